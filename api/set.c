@@ -177,21 +177,6 @@ static void check_duplicates(struct api_set *s, struct api_object **sorted)
 	}
 }
 
-struct lookup {
-	struct api_object **sorted;
-	size_t n;
-};
-
-bool api_set_has(const struct api_set *s, const char *kind, const char *ns, const char *name)
-{
-	for (size_t i = 0; i < s->nobjs; i++) {
-		const struct api_object *o = &s->objs[i];
-		if (!strcmp(o->kind->kind, kind) && !strcmp(o->ns, ns) && !strcmp(o->name, name))
-			return true;
-	}
-	return false;
-}
-
 static int cmp_diag(const void *x, const void *y)
 {
 	const struct api_diag *a = x, *b = y;
@@ -202,7 +187,8 @@ static int cmp_diag(const void *x, const void *y)
 		return a->line < b->line ? -1 : 1;
 	if (a->col != b->col)
 		return a->col < b->col ? -1 : 1;
-	return a < b ? -1 : a > b;
+	c = strcmp(a->path, b->path);
+	return c ? c : strcmp(a->msg, b->msg);
 }
 
 void api_finish(struct api_set *s)
@@ -220,5 +206,6 @@ void api_finish(struct api_set *s)
 	for (size_t i = 0; i < s->nobjs; i++)
 		if (!s->objs[i].invalid)
 			api_default_object(s, &s->objs[i]);
-	qsort(s->diags, s->ndiags, sizeof(*s->diags), cmp_diag);
+	if (s->ndiags)
+		qsort(s->diags, s->ndiags, sizeof(*s->diags), cmp_diag);
 }

@@ -668,8 +668,7 @@ static void test_order_and_kinds(void **state)
 			  "a/b/c.yml\n"
 			  "a/z.yaml\n"
 			  "a0.yml\n"
-			  "b.yaml\n"
-			  "d/.hidden.yaml\n");
+			  "b.yaml\n"); /* d/.hidden.yaml: hidden files are never manifests */
 	store_source_close(s);
 	free(dir);
 }
