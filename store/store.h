@@ -135,7 +135,8 @@ struct journal_recovery {
 /* Open (and with JOURNAL_CREATE, create) the journal at path, recovering it: scan
  * every record, truncate at the first torn or corrupt one and report in
  * *ret_recovery (may be NULL). A file that is not a journal (bad header) is an
- * error and is left untouched. Errors: GERR_IO. */
+ * error and is left untouched. Costs one read of the file (CRC-checked) and one
+ * fdatasync, holding the append lock meanwhile. Errors: GERR_IO. */
 int journal_open(const char *path, unsigned flags, struct journal **ret,
 		 struct journal_recovery *ret_recovery, struct gerr **err);
 void journal_close(struct journal *j); /* accepts NULL */
@@ -164,7 +165,8 @@ typedef int journal_fn(const struct journal_rec *r, void *arg, struct gerr **err
 /* Call fn for every durable record with seq > after, in order. When records after
  * `after` were compacted away, the snapshot comes first (r->snapshot set, r->seq
  * the last sequence it covers), then the records after it; after = 0 therefore
- * reads the whole current state. Takes no lock: readers never block writers.
+ * reads the whole current state. Takes no lock (except to reopen PATH after a
+ * compaction): readers do not block writers.
  * Repeated calls with after = the last seq seen resume where the previous call
  * stopped (no rescan). Returns 0 (or the callback's positive value) or -1. */
 int journal_since(struct journal *j, uint64_t after, journal_fn *fn, void *arg,
@@ -186,8 +188,8 @@ int journal_info(struct journal *j, struct journal_info *ret, struct gerr **err)
 /* Compaction: when PATH holds at least min_bytes, rewrite it as a snapshot record
  * (body: the caller's JSON of the state as of covers_seq) followed by every record
  * after covers_seq, via PATH.compact → fsync → rename → fsync(dir), holding the
- * append lock so no concurrent append is lost (other handles reopen the new file).
- * covers_seq must be between the current first record's seq (the existing
+ * append lock so no concurrent append is lost (appends wait meanwhile; other
+ * handles reopen the new file afterwards). covers_seq must be between the current first record's seq (the existing
  * snapshot's, or first_seq - 1) and the last sequence. *ret_done (may be NULL)
  * says whether it rewrote. */
 int journal_compact(struct journal *j, uint64_t covers_seq, const void *snapshot,
