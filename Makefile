@@ -35,7 +35,13 @@ gitops-nft: $(B)/gitops-nft
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# the version string is rebuilt every time: `git describe` changes without a source change
+$(B)/lib/version.o: lib/version.c FORCE
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DGITOPS_VERSION='"$(VERSION)"' -c $< -o $@
+FORCE:
 
 $(B)/libgitops.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -99,6 +105,6 @@ clean:
 	rm -rf build gitops gitops-nft
 
 PHONY_EXTRA = fuzz-build
-.PHONY: all units asan deps check bench fuzz fuzz-build demo demo-down schema clean
+.PHONY: FORCE all units asan deps check bench fuzz fuzz-build demo demo-down schema clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

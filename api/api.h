@@ -119,6 +119,17 @@ void api_finish(struct api_set *s);
 /* "FILE:LINE:COL: KIND NS/NAME: field.path: message" (+ "warning: " before msg). */
 void api_diag_format(const struct api_diag *d, struct sbuf *out);
 
+/* ---- cluster settings ------------------------------------------------------- */
+/* The ConfigMap gitops-system/gitops holds cluster-wide settings (docs/operations.md):
+ * clusterCIDR, serviceCIDR, nodePortRange, clusterDomain, podCIDRMask, sshParallel,
+ * and the durations nodeGracePeriod, evictionTimeout, sshTimeout, syncTimeout. Its
+ * keys are validated like fields. */
+#define API_CONFIG_NAMESPACE "gitops-system"
+#define API_CONFIG_NAME "gitops"
+/* A setting's value from the set's config object, else its default; NULL for an
+ * unknown key. */
+const char *api_config_get(const struct api_set *s, const char *key);
+
 /* ---- encode ----------------------------------------------------------------- */
 json_t *api_to_json(const struct ynode *n);
 /* Block YAML, kubectl's layout (2-space indent, sequences not indented under

@@ -61,6 +61,10 @@ const char *check_port_name(const char *s);          /* IANA_SVC_NAME */
 const char *check_env_name(const char *s);
 const char *check_base64(const char *s, size_t len);
 
+/* ---- cluster settings (config.c) ---- */
+bool api_is_config(const struct api_object *o);
+void api_check_config(struct api_set *s, struct api_object *o);
+
 /* ---- decoding (decode.c) ---- */
 /* Called for each document of a file; root is NULL for an empty document. */
 typedef void (*api_doc_fn)(void *ctx, const char *file, unsigned doc_index, struct ynode *root,

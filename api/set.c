@@ -120,6 +120,8 @@ static void on_doc(void *ctx, const char *file, unsigned doc_index, struct ynode
 		.ns = k->namespaced ? (ns && *ns ? ns : "default") : "",
 	};
 	api_validate_object(s, o);
+	if (api_is_config(o))
+		api_check_config(s, o);
 }
 
 void api_add_file(struct api_set *s, const char *path, const char *data, size_t len)

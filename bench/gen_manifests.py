@@ -18,8 +18,12 @@ metadata:
   labels:
     app: {app}
     team: team-{i % 17}
+    app.kubernetes.io/name: {app}
+    app.kubernetes.io/part-of: shop
+    app.kubernetes.io/managed-by: gitops
   annotations:
     gitops.io/owner: "team-{i % 17}@example.org"
+    description: "{app} serves the {ns} storefront; pages the owner on errors"
 spec:
   replicas: {1 + i % 5}
   revisionHistoryLimit: 5
@@ -47,6 +51,14 @@ spec:
         env:
         - name: MODE
           value: production
+        - name: LOG_FORMAT
+          value: json
+        - name: UPSTREAM
+          value: http://{app}-backend.{ns}.svc.cluster.local:8080
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
         - name: CONFIG
           valueFrom:
             configMapKeyRef:
@@ -57,6 +69,16 @@ spec:
             path: /healthz
             port: http
           periodSeconds: 5
+        livenessProbe:
+          tcpSocket:
+            port: http
+          initialDelaySeconds: 10
+          periodSeconds: 20
+        securityContext:
+          runAsNonRoot: true
+          runAsUser: 10001
+          readOnlyRootFilesystem: true
+          allowPrivilegeEscalation: false
         resources:
           requests:
             cpu: 100m
@@ -81,6 +103,9 @@ metadata:
   namespace: {ns}
   labels:
     app: {app}
+    app.kubernetes.io/part-of: shop
+  annotations:
+    description: "front door of {app} in {ns}"
 spec:
   selector:
     app: {app}
@@ -105,8 +130,12 @@ data:
     [server]
     port = 8080
     workers = {1 + i % 8}
+    timeout = 30s
     [log]
     level = info
+    format = json
+    [cache]
+    size = 128MB
 """
 
 def netpol(app, ns, i):

@@ -157,6 +157,9 @@ int child_run(struct child *c, struct gerr **err);
 /* Resolve a program name in PATH; returns malloc'ed absolute path or NULL. */
 char *which(const char *prog);
 
+/* The version of gitops (git describe at build time). */
+const char *gitops_version(void);
+
 /* ---- files ---------------------------------------------------------------- */
 /* tmp → fsync → rename → fsync(dir). */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

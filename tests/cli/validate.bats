@@ -255,3 +255,65 @@ YAML
 	[ "$status" -eq 1 ]
 	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["errors"]==1 and d["diagnostics"][0]["line"]==17, d'
 }
+
+@test "cluster settings: the gitops-system/gitops ConfigMap is checked key by key" {
+	new_repo "$T/r"
+	write "$T/r/gitops.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: gitops, namespace: gitops-system}
+data:
+  clusterCIDR: 10.244.0.0/16
+  serviceCIDR: 10.96.0.0/33
+  nodePortRange: "32000-31000"
+  nodeGracePeriod: 40s
+  evictionTimeout: 5 minutes
+  sshParalel: "8"
+YAML
+	commit "$T/r" init
+	run gitops validate --repo "$T/r"
+	[ "$status" -eq 1 ]
+	echo "$output"
+	[[ "$output" == *'gitops.yaml:6:16: ConfigMap gitops-system/gitops: data[serviceCIDR]: Invalid value: "10.96.0.0/33": must be a CIDR'* ]]
+	[[ "$output" == *'data[nodePortRange]: Invalid value: "32000-31000": must be a port range'* ]]
+	[[ "$output" == *'data[evictionTimeout]: Invalid value: "5 minutes": must be a duration like 40s, 5m or 1h30m'* ]]
+	[[ "$output" == *'data[sshParalel]: unknown setting (did you mean "sshParallel"?)'* ]]
+	[[ "${lines[-1]}" == "4 errors in 1 object from 1 file at "* ]]
+}
+
+# peak RSS in MB of a command (python3's resource module measures the child)
+peak_mb() {
+	/usr/bin/python3 -c 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$@"
+}
+
+@test "hostile input: alias bombs stay under 100 MB; depth, string and file size are bounded" {
+	[[ "$GITOPS" != */asan/* ]] || skip "memory is measured on the normal build"
+	new_repo "$T/r"
+	{
+		echo 'apiVersion: v1'; echo 'kind: ConfigMap'; echo 'metadata: {name: lol}'; echo 'data:'
+		echo '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
+		prev=a
+		for x in b c d e f g h i j k l m n o p; do
+			echo "  $x: &$x [*$prev,*$prev,*$prev,*$prev,*$prev,*$prev,*$prev,*$prev,*$prev,*$prev]"; prev=$x
+		done
+	} | write "$T/r/lol.yaml"
+	commit "$T/r" bomb
+	mb=$(peak_mb "$GITOPS" validate --repo "$T/r")
+	echo "peak $mb MB"
+	[ "$mb" -lt 100 ]
+	# nesting
+	/usr/bin/python3 -c 'print("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\ndata: " + "["*5000 + "]"*5000)' >"$T/deep.yaml"
+	run gitops validate "$T/deep.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nesting deeper than 64 levels"* ]]
+	# one string over 1 MiB
+	/usr/bin/python3 -c 'print("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  k: " + "x"*(2<<20))' >"$T/long.yaml"
+	run gitops validate "$T/long.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"longer than the limit of 1048576"* ]]
+	# one file over 16 MiB
+	/usr/bin/python3 -c 'import sys; sys.stdout.write("# pad\n" * (3<<20))' >"$T/huge.yaml"
+	run gitops validate "$T/huge.yaml"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"16 MiB"* || "$output" == *"larger than"* ]]
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bats
+# The build: licensing boundaries, help on every command, the version.
+
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+@test "gitops never links libnftables; gitops-nft never links OpenSSL" {
+	nft="$(dirname "$GITOPS")/gitops-nft"
+	run ldd "$GITOPS"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *libnftables* ]]
+	[[ "$output" == *libcrypto* ]]
+	run ldd "$nft"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *libnftables* ]]
+	[[ "$output" != *libcrypto* && "$output" != *libssl* ]]
+}
+
+@test "every command has --help, and help COMMAND says the same" {
+	for c in $("$GITOPS" --help | awk '/^  [a-z]/ {print $1}'); do
+		run "$GITOPS" "$c" --help
+		[ "$status" -eq 0 ]
+		[[ "${lines[0]}" == "Usage: gitops $c"* ]]
+		help_out=$("$GITOPS" help "$c")
+		[ "$help_out" = "$output" ]
+	done
+}
+
+@test "the nftables applier dry-runs a transaction and reports errors on stdout" {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	nft="$(dirname "$GITOPS")/gitops-nft"
+	run "$nft" --check <<<$'table ip gitops_buildtest {\n chain c {\n  type filter hook forward priority 0;\n }\n}'
+	[ "$status" -eq 0 ]
+	run "$nft" --check <<<$'table ip gitops_buildtest {\n chain c {\n  nonsense\n }\n}'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"Error"* ]]
+	run "$nft" --bogus
+	[ "$status" -eq 2 ]
+}
