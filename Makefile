@@ -28,10 +28,11 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 all: gitops gitops-nft
 
+# copy then rename: a running shim keeps ./gitops busy ("Text file busy")
 gitops: $(B)/gitops
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 gitops-nft: $(B)/gitops-nft
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -132,6 +132,8 @@ const char *api_config_get(const struct api_set *s, const char *key);
 
 /* ---- encode ----------------------------------------------------------------- */
 json_t *api_to_json(const struct ynode *n);
+/* SHA-256 (hex, malloc'ed) of a JSON value's canonical form: sorted keys, compact. */
+char *api_json_sha256(const json_t *v);
 /* Block YAML, kubectl's layout (2-space indent, sequences not indented under
  * their key), strings quoted where a plain scalar would change type. */
 void api_emit_yaml(const struct ynode *n, struct sbuf *out);
@@ -186,5 +188,8 @@ int api_duration_parse(const char *s, int64_t *ret_ms, struct gerr **err);
  * "25%" of 10 is 3 rounding up, 2 rounding down; an integer is itself. */
 int api_scaled_value(const struct ynode *v, int64_t total, bool round_up, int64_t *ret,
 		     struct gerr **err);
+/* The same for a percentage string s of len bytes ("25%"). */
+int api_scaled_percent(const char *s, size_t len, int64_t total, bool round_up, int64_t *ret,
+		       struct gerr **err);
 
 #endif

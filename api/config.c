@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ckind { C_CIDR, C_RANGE, C_DOMAIN, C_DURATION, C_INT };
+enum ckind { C_CIDR, C_RANGE, C_DOMAIN, C_DURATION, C_INT, C_HOSTS };
 
 struct ckey {
 	const char *name;
@@ -19,6 +19,7 @@ static const struct ckey keys[] = {
 	{ "clusterCIDR", C_CIDR, "10.244.0.0/16" },
 	{ "clusterDomain", C_DOMAIN, "cluster.local" },
 	{ "evictionTimeout", C_DURATION, "5m" },
+	{ "insecureRegistries", C_HOSTS, "" },
 	{ "nodeGracePeriod", C_DURATION, "40s" },
 	{ "nodePortRange", C_RANGE, "30000-32767" },
 	{ "podCIDRMask", C_INT, "24" },
@@ -70,6 +71,12 @@ static const char *check_value(const struct ckey *k, const char *v, struct sbuf 
 		return check_dns1123_subdomain(v);
 	case C_INT:
 		return parse_i64(v, 1, 1000000, &a) < 0 ? "must be a positive integer" : NULL;
+	case C_HOSTS:
+		for (const char *p = v; *p; p++)
+			if (!(*p == ',' || *p == ' ' || *p == ':' || *p == '.' || *p == '-' || *p == '[' ||
+			      *p == ']' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z')))
+				return "must be a comma-separated list of registry host:port";
+		return NULL;
 	case C_DURATION:
 		if (api_duration_parse(v, &ms, &e) < 0) {
 			sb_addf(why, "must be a duration like 40s, 5m or 1h30m: %s", e ? e->msg : "");

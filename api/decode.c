@@ -270,7 +270,7 @@ static int pop_frame(struct dec *d)
 {
 	struct frame *f = &d->stack[--d->depth];
 	struct ynode *n = f->node;
-	struct ynode **kids = d->kids + f->start, **merged = NULL;
+	struct ynode **kids = d->kids ? d->kids + f->start : NULL, **merged = NULL;
 	size_t nk = d->nkids - f->start;
 	d->nkids = f->start;
 	if (n->type == YN_MAP) {

@@ -3,6 +3,9 @@
  * another type as plain scalars are quoted. */
 #include "api/internal.h"
 
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- JSON ---- */
@@ -54,6 +57,19 @@ json_t *api_to_json(const struct ynode *n)
 	}
 	json_t *s = json_stringn(n->str, n->len);
 	return s ? s : json_string("\xef\xbf\xbd"); /* not UTF-8: U+FFFD */
+}
+
+char *api_json_sha256(const json_t *v)
+{
+	char *text = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_Digest(text ? text : "", text ? strlen(text) : 0, md, &n, EVP_sha256(), NULL);
+	free(text);
+	char *hex = xmalloc(2 * n + 1);
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return hex;
 }
 
 /* ---- YAML ---- */

@@ -351,19 +351,25 @@ int api_scaled_value(const struct ynode *v, int64_t total, bool round_up, int64_
 	if (v->type != YN_SCALAR || (v->tag != YS_STR && !v->quoted))
 		return gerr_set(err, GERR_FAIL,
 				"invalid value for IntOrString: invalid type: neither int nor percentage");
-	if (v->len == 0 || v->str[v->len - 1] != '%')
+	return api_scaled_percent(v->str, v->len, total, round_up, ret, err);
+}
+
+int api_scaled_percent(const char *s, size_t len, int64_t total, bool round_up, int64_t *ret,
+		       struct gerr **err)
+{
+	if (len == 0 || s[len - 1] != '%')
 		return gerr_set(err, GERR_FAIL,
 				"invalid value for IntOrString: invalid type: string is not a percentage");
-	size_t n = v->len - 1;
+	size_t n = len - 1;
 	int64_t pct;
-	if (!parse_go_int(v->str, n, &pct)) {
-		const char *p = v->str;
+	if (!parse_go_int(s, n, &pct)) {
+		const char *p = s;
 		if (n && (*p == '+' || *p == '-'))
 			p++;
-		bool digits = p < v->str + n;
-		for (; p < v->str + n; p++)
+		bool digits = p < s + n;
+		for (; p < s + n; p++)
 			digits = digits && is_digit(*p);
-		return atoi_error(v->str, n, digits ? "value out of range" : "invalid syntax", err);
+		return atoi_error(s, n, digits ? "value out of range" : "invalid syntax", err);
 	}
 	return scale_percent(pct, total, round_up, ret, err);
 }

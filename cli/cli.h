@@ -39,6 +39,7 @@ struct cli_cmd {
 	enum cli_complete pos; /* what positional arguments complete to */
 	const char *pos_words;
 	const char *group;     /* heading in `gitops help` */
+	bool hidden;           /* internal (gitops shim): not in help or completions */
 };
 
 #define CLI_MAX_VALUES 64
@@ -87,6 +88,12 @@ int cmd_get(struct cli_args *a);
 int cmd_version(struct cli_args *a);
 int cmd_help(struct cli_args *a);
 int cmd_completion(struct cli_args *a);
+int cmd_node(struct cli_args *a);
+int cmd_sync(struct cli_args *a);
+int cmd_diff(struct cli_args *a);
+int cmd_reconcile(struct cli_args *a);
+int cmd_cron(struct cli_args *a);
+int cmd_shim(struct cli_args *a);
 
 /* Loading manifests (cli/load.c): from the files/directories given as positional
  * arguments from first_pos on (pass a->argc for none) and -f/--filename, when

@@ -22,29 +22,153 @@ static const struct cli_opt get_opts[] = {
 	{ .name = NULL },
 };
 
+#define NODE_DIRS                                                                          \
+	{ "state-dir", 0, "DIR", "node state directory (default: /var/lib/gitops)", CC_DIR, NULL, false }, \
+	{ "run-dir", 0, "DIR", "node runtime directory (default: /run/gitops)", CC_DIR, NULL, false },     \
+	{ "runtime", 0, "PATH", "OCI runtime (default: $GITOPS_RUNTIME or runc)", CC_FILE, NULL, false }
+
+static const struct cli_opt node_opts[] = {
+	NODE_DIRS,
+	{ "output", 'o', "FORMAT", "json (the protocol) or a table (default)", CC_WORDS, "json", false },
+	{ "since", 0, "SEQ", "status: include the journal records after SEQ", CC_NONE, NULL, false },
+	{ "container", 'c', "NAME", "logs: the container", CC_NONE, NULL, false },
+	{ "tail", 0, "N", "logs: the last N lines", CC_NONE, NULL, false },
+	{ "follow", 'f', NULL, "logs: keep printing new lines", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
+static const struct cli_opt shim_opts[] = {
+	NODE_DIRS,
+	{ "pod-dir", 0, "DIR", "the pod's directory", CC_DIR, NULL, false },
+	{ "container", 0, "NAME", "the container", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
+#define CONTROLLER_OPTS                                                                    \
+	CLI_SOURCE_OPTS,                                                                   \
+	{ "ssh-config", 0, "FILE", "ssh client configuration (ssh -F)", CC_FILE, NULL, false }, \
+	{ "parallel", 0, "N", "nodes reached at once (default 16)", CC_NONE, NULL, false },  \
+	{ "ssh-timeout", 0, "DURATION", "time allowed per node and command (default 30s)", CC_NONE, NULL, false }, \
+	{ "accept-new-host-keys", 0, NULL, "trust a node's host key the first time (accept-new)", CC_NONE, NULL, false }, \
+	{ "prune", 0, "BOOL", "remove what git no longer has (default true)", CC_WORDS, "true false", false }, \
+	{ "allow-empty", 0, NULL, "let a tree without manifests remove everything", CC_NONE, NULL, false }
+
+static const struct cli_opt sync_opts[] = {
+	CONTROLLER_OPTS,
+	{ "dry-run", 0, NULL, "decide and print, send nothing to the nodes", CC_NONE, NULL, false },
+	{ "wait", 0, NULL, "keep passing until every rollout completes or fails", CC_NONE, NULL, false },
+	{ "timeout", 0, "DURATION", "with --wait: give up after this long (default 10m)", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
+static const struct cli_opt diff_opts[] = {
+	CONTROLLER_OPTS,
+	{ .name = NULL },
+};
+
+static const struct cli_opt reconcile_opts[] = {
+	CONTROLLER_OPTS,
+	{ "wait-lock", 0, NULL, "wait for a concurrent reconcile instead of exiting 0", CC_NONE, NULL, false },
+	{ "log-format", 0, "FORMAT", "text (default) or json (one line per pass that changed something)",
+	  CC_WORDS, "text json", false },
+	{ "watch", 0, NULL, "loop forever, one pass every --interval", CC_NONE, NULL, false },
+	{ "interval", 0, "DURATION", "with --watch: time between passes (default 1m)", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
+static const struct cli_opt cron_opts[] = {
+	{ "repo", 0, "URL", "the repository the reconcile reads", CC_NONE, NULL, false },
+	{ "every", 0, "MINUTES", "how often (default 1)", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
 static const struct cli_opt no_opts[] = { { .name = NULL } };
 
 const struct cli_cmd cli_commands[] = {
-	{ "validate", cmd_validate, "[FILE|DIR...] [--repo REPO] [--ref REF] [--path PATH]",
-	  "check manifests against Kubernetes' schema and rules",
-	  "Reads every *.yaml, *.yml and *.json file of the git tree at REF (or the files and\n"
-	  "directories given) and reports every problem as\n"
-	  "  FILE:LINE:COL: KIND NS/NAME: field.path: message\n"
-	  "Exit status: 0 valid (warnings allowed), 1 invalid, 2 could not read.",
-	  validate_opts, CC_FILE, NULL, "Desired state" },
-	{ "get", cmd_get, "KIND[,KIND...] [NAME] [options]  |  KIND/NAME [options]",
-	  "print desired objects with Kubernetes' defaults filled in",
-	  "KIND is a kind, its plural or short name (deployments, deploy, svc, netpol, cm...).\n"
-	  "-o yaml prints a multi-document stream that validates again unchanged;\n"
-	  "-o json prints one object, or a List of several.",
-	  get_opts, CC_KIND, NULL, "Desired state" },
-	{ "completion", cmd_completion, "bash|zsh|fish", "print a shell completion script",
-	  "Example: gitops completion bash > /etc/bash_completion.d/gitops", no_opts, CC_WORDS,
-	  "bash zsh fish", "Other" },
-	{ "help", cmd_help, "[COMMAND]", "show help for gitops or one command", NULL, no_opts,
-	  CC_COMMAND, NULL, "Other" },
-	{ "version", cmd_version, "", "print the version of gitops and its libraries", NULL, no_opts,
-	  CC_NONE, NULL, "Other" },
+	{
+		.name = "validate", .fn = cmd_validate, .group = "Desired state",
+		.usage = "[FILE|DIR...] [--repo REPO] [--ref REF] [--path PATH]",
+		.summary = "check manifests against Kubernetes' schema and rules",
+		.help = "Reads every *.yaml, *.yml and *.json file of the git tree at REF (or the files and\n"
+			"directories given) and reports every problem as\n"
+			"  FILE:LINE:COL: KIND NS/NAME: field.path: message\n"
+			"Exit status: 0 valid (warnings allowed), 1 invalid, 2 could not read.",
+		.opts = validate_opts, .pos = CC_FILE,
+	},
+	{
+		.name = "get", .fn = cmd_get, .group = "Desired state",
+		.usage = "KIND[,KIND...] [NAME] [options]  |  KIND/NAME [options]",
+		.summary = "print desired objects with Kubernetes' defaults filled in",
+		.help = "KIND is a kind, its plural or short name (deployments, deploy, svc, netpol, cm...).\n"
+			"-o yaml prints a multi-document stream that validates again unchanged;\n"
+			"-o json prints one object, or a List of several.",
+		.opts = get_opts, .pos = CC_KIND,
+	},
+	{
+		.name = "sync", .fn = cmd_sync, .group = "Desired state",
+		.usage = "[--repo REPO] [--ref REF] [--path PATH] [--wait] [--dry-run]",
+		.summary = "apply the repository to the nodes now, printing what changed",
+		.help = "Reads and validates the desired state (nothing is applied when anything is\n"
+			"invalid), reads every node's status over SSH, runs the controllers and sends each\n"
+			"node whose pods differ its plan. Exit 0 when every node was reached and no rollout\n"
+			"failed, 1 otherwise, 2 when the repository could not be read.",
+		.opts = sync_opts,
+	},
+	{
+		.name = "diff", .fn = cmd_diff, .group = "Desired state",
+		.usage = "[--repo REPO] [--ref REF] [--path PATH]",
+		.summary = "print what a sync would change on each node",
+		.help = "Lines are NODE: + ns/pod (start), - ns/pod (stop), ~ ns/pod (update).\n"
+			"Exit 0 no change, 1 changes, 2 error.",
+		.opts = diff_opts,
+	},
+	{
+		.name = "reconcile", .fn = cmd_reconcile, .group = "Desired state",
+		.usage = "[--repo URL] [--watch [--interval D]] [--log-format json]",
+		.summary = "sync for cron: locked, quiet when nothing changed",
+		.help = "A second concurrent run exits 0 saying who holds the lock (or waits, with\n"
+			"--wait-lock). Non-zero exit when a node failed or a rollout failed.\n"
+			"See 'gitops cron' for a crontab line and a systemd timer.",
+		.opts = reconcile_opts,
+	},
+	{
+		.name = "cron", .fn = cmd_cron, .group = "Desired state",
+		.usage = "[--repo URL] [--every MINUTES]",
+		.summary = "print a crontab line and a systemd timer that run reconcile",
+		.opts = cron_opts,
+	},
+	{
+		.name = "node", .fn = cmd_node, .group = "Nodes",
+		.usage = "apply|status|check|logs [options]",
+		.summary = "the node agent: converge this machine to a plan, report its state",
+		.help = "  apply   read a plan (JSON, docs/node-protocol.md) on stdin, converge, print the status\n"
+			"  status  every pod, its phase and containers; -o json adds capacity and, with\n"
+			"          --since SEQ, the journal records after SEQ\n"
+			"  check   the parts this node needs (runc, CNI plugins, skopeo, umoci, nft) and which\n"
+			"          cgroup controllers are enforced; exit 1 when a required part is missing\n"
+			"  logs    POD [-c CONTAINER] [--tail N] [-f]: a container's output",
+		.opts = node_opts, .pos = CC_WORDS, .pos_words = "apply status check logs",
+	},
+	{
+		.name = "shim", .fn = cmd_shim, .group = "Nodes", .hidden = true,
+		.usage = "--pod-dir DIR --container NAME",
+		.summary = "supervise one container (started by node apply)",
+		.opts = shim_opts,
+	},
+	{
+		.name = "completion", .fn = cmd_completion, .group = "Other",
+		.usage = "bash|zsh|fish", .summary = "print a shell completion script",
+		.help = "Example: gitops completion bash > /etc/bash_completion.d/gitops",
+		.opts = no_opts, .pos = CC_WORDS, .pos_words = "bash zsh fish",
+	},
+	{
+		.name = "help", .fn = cmd_help, .group = "Other", .usage = "[COMMAND]",
+		.summary = "show help for gitops or one command", .opts = no_opts, .pos = CC_COMMAND,
+	},
+	{
+		.name = "version", .fn = cmd_version, .group = "Other", .usage = "",
+		.summary = "print the version of gitops and its libraries", .opts = no_opts,
+	},
 };
 
 const size_t cli_ncommands = ARRAY_SIZE(cli_commands);

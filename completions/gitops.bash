@@ -4,7 +4,7 @@ _gitops() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "validate get completion help version" -- "$cur"))
+        COMPREPLY=($(compgen -W "validate get sync diff reconcile cron node completion help version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -41,6 +41,87 @@ _gitops() {
             COMPREPLY=($(compgen -W " namespaces ns nodes no pods po deployments deploy replicasets rs daemonsets ds statefulsets sts jobs cronjobs cj services svc endpoints ep networkpolicies netpol configmaps cm secrets serviceaccounts sa persistentvolumeclaims pvc horizontalpodautoscalers hpa priorityclasses pc resourcequotas quota limitranges limits" -- "$cur"))
         fi
         ;;
+    sync)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+            --prune) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
+            --timeout) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --prune --allow-empty --dry-run --wait --timeout" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "" -- "$cur"))
+        fi
+        ;;
+    diff)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+            --prune) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --prune --allow-empty" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "" -- "$cur"))
+        fi
+        ;;
+    reconcile)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+            --prune) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
+            --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
+            --interval) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --prune --allow-empty --wait-lock --log-format --watch --interval" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "" -- "$cur"))
+        fi
+        ;;
+    cron)
+        case "$prev" in
+            --repo) return ;;
+            --every) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --every" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "" -- "$cur"))
+        fi
+        ;;
+    node)
+        case "$prev" in
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --run-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --runtime) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --output|-o) COMPREPLY=($(compgen -W "json" -- "$cur")); return ;;
+            --since) return ;;
+            --container|-c) return ;;
+            --tail) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --state-dir --run-dir --runtime --output --since --container --tail --follow" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W " apply status check logs" -- "$cur"))
+        fi
+        ;;
     completion)
         case "$prev" in
         esac
@@ -56,7 +137,7 @@ _gitops() {
         if [[ "$cur" == -* ]]; then
             COMPREPLY=($(compgen -W "--help" -- "$cur"))
         else
-            COMPREPLY=($(compgen -W " validate get completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W " validate get sync diff reconcile cron node completion help version" -- "$cur"))
         fi
         ;;
     version)

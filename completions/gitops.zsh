@@ -5,6 +5,11 @@ _gitops() {
     commands=(
         'validate:check manifests against Kubernetes\' schema and rules'
         'get:print desired objects with Kubernetes\' defaults filled in'
+        'sync:apply the repository to the nodes now, printing what changed'
+        'diff:print what a sync would change on each node'
+        'reconcile:sync for cron\: locked, quiet when nothing changed'
+        'cron:print a crontab line and a systemd timer that run reconcile'
+        'node:the node agent\: converge this machine to a plan, report its state'
         'completion:print a shell completion script'
         'help:show help for gitops or one command'
         'version:print the version of gitops and its libraries'
@@ -48,13 +53,86 @@ _gitops() {
             '-o[wide, yaml, json or name]:FORMAT:' \
             '*:arg:( namespaces ns nodes no pods po deployments deploy replicasets rs daemonsets ds statefulsets sts jobs cronjobs cj services svc endpoints ep networkpolicies netpol configmaps cm secrets serviceaccounts sa persistentvolumeclaims pvc horizontalpodautoscalers hpa priorityclasses pc resourcequotas quota limitranges limits)'
         ;;
+    sync)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 16)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--prune[remove what git no longer has (default true)]:BOOL:(true false)' \
+            '--allow-empty[let a tree without manifests remove everything]' \
+            '--dry-run[decide and print, send nothing to the nodes]' \
+            '--wait[keep passing until every rollout completes or fails]' \
+            '--timeout[with --wait\: give up after this long (default 10m)]:DURATION:' \
+            '*:arg:()'
+        ;;
+    diff)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 16)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--prune[remove what git no longer has (default true)]:BOOL:(true false)' \
+            '--allow-empty[let a tree without manifests remove everything]' \
+            '*:arg:()'
+        ;;
+    reconcile)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 16)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--prune[remove what git no longer has (default true)]:BOOL:(true false)' \
+            '--allow-empty[let a tree without manifests remove everything]' \
+            '--wait-lock[wait for a concurrent reconcile instead of exiting 0]' \
+            '--log-format[text (default) or json (one line per pass that changed something)]:FORMAT:(text json)' \
+            '--watch[loop forever, one pass every --interval]' \
+            '--interval[with --watch\: time between passes (default 1m)]:DURATION:' \
+            '*:arg:()'
+        ;;
+    cron)
+        _arguments -s \
+            '--repo[the repository the reconcile reads]:URL:' \
+            '--every[how often (default 1)]:MINUTES:' \
+            '*:arg:()'
+        ;;
+    node)
+        _arguments -s \
+            '--state-dir[node state directory (default\: /var/lib/gitops)]:DIR:_files -/' \
+            '--run-dir[node runtime directory (default\: /run/gitops)]:DIR:_files -/' \
+            '--runtime[OCI runtime (default\: $GITOPS_RUNTIME or runc)]:PATH:_files' \
+            '--output[json (the protocol) or a table (default)]:FORMAT:(json)' \
+            '-o[json (the protocol) or a table (default)]:FORMAT:' \
+            '--since[status\: include the journal records after SEQ]:SEQ:' \
+            '--container[logs\: the container]:NAME:' \
+            '-c[logs\: the container]:NAME:' \
+            '--tail[logs\: the last N lines]:N:' \
+            '--follow[logs\: keep printing new lines]' \
+            '-f[logs\: keep printing new lines]' \
+            '*:arg:( apply status check logs)'
+        ;;
     completion)
         _arguments -s \
             '*:arg:( bash zsh fish)'
         ;;
     help)
         _arguments -s \
-            '*:arg:( validate get completion help version)'
+            '*:arg:( validate get sync diff reconcile cron node completion help version)'
         ;;
     version)
         _arguments -s \

@@ -157,6 +157,10 @@ int child_run(struct child *c, struct gerr **err);
 /* Resolve a program name in PATH; returns malloc'ed absolute path or NULL. */
 char *which(const char *prog);
 
+/* ---- base64 (RFC 4648, padded): lenient on \r\n, strict on the alphabet ---- */
+void base64_encode(const void *data, size_t n, struct sbuf *out);
+bool base64_decode(const char *in, size_t len, struct sbuf *out);
+
 /* The version of gitops (git describe at build time). */
 const char *gitops_version(void);
 

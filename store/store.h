@@ -7,6 +7,8 @@
 #ifndef GITOPS_STORE_H
 #define GITOPS_STORE_H
 
+#include <jansson.h>
+
 #include "lib/lib.h"
 
 /* ---- git source ----------------------------------------------------------- */
@@ -216,5 +218,18 @@ void journal_debug_crash_at(int point, unsigned nth);
  * table-driven fallback (exposed for tests). */
 uint32_t journal_crc32c(uint32_t crc, const void *data, size_t n);
 uint32_t journal_crc32c_sw(uint32_t crc, const void *data, size_t n);
+
+/* ---- cluster state (cluster.c) ----------------------------------------------- */
+/* What the controller decided (allocations, revisions, pins, the last synced
+ * commit), replicated to every node: an object of key → {"v": version, "value": V}.
+ * Merges keep the higher version per key (ties: the larger canonical JSON), so
+ * merging in any order converges. A deleted key holds "value": null. */
+/* Merge other into into; returns how many keys changed. */
+size_t cluster_merge(json_t *into, const json_t *other);
+/* A key's value, or NULL when absent or deleted. Borrowed reference. */
+const json_t *cluster_get(const json_t *cs, const char *key);
+/* Set (value steals a reference; NULL deletes) with a version above every other
+ * key's; returns whether anything changed. */
+bool cluster_set(json_t *cs, const char *key, json_t *value);
 
 #endif

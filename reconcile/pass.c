@@ -1,0 +1,234 @@
+/* pass.c: one reconcile pass — read every node's status over SSH, rebuild the
+ * cluster state from them, run the controllers, and send each node whose pods or
+ * state differ its complete plan. */
+#include "reconcile/internal.h"
+#include "runtime/runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const status_cmd[] = { "gitops", "node", "status", "-o", "json", NULL };
+static const char *const apply_cmd[] = { "gitops", "node", "apply", "-o", "json", NULL };
+
+static struct ssh_opts ssh_of(const struct rc_opts *o, char **ret_control)
+{
+	*ret_control = xasprintf("%s/ssh", o->state_dir);
+	struct ssh_opts s = {
+		.ssh_config = o->ssh_config, .control_dir = *ret_control,
+		.parallel = o->parallel > 0 ? o->parallel : 16,
+		.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000,
+		.accept_new = o->accept_new,
+	};
+	return s;
+}
+
+static char *job_error(const struct ssh_job *j)
+{
+	if (j->error)
+		return xstrdup(j->error);
+	const char *e = j->err.len ? j->err.buf : j->out.buf;
+	size_t len = strcspn(e, "\n");
+	return len ? xstrndup(e, len) : xasprintf("exit status %d", j->status);
+}
+
+/* Read every node's status; merge the cluster state they carry. */
+static int read_statuses(struct rc_world *w, const struct ssh_opts *so, struct gerr **err)
+{
+	struct ssh_job *jobs = xcalloc(w->nnodes + 1, sizeof(*jobs));
+	for (size_t i = 0; i < w->nnodes; i++)
+		jobs[i] = (struct ssh_job){ .name = w->nodes[i].name, .dest = w->nodes[i].ssh, .remote = status_cmd };
+	int r = ssh_run_all(so, jobs, w->nnodes, err);
+	for (size_t i = 0; r == 0 && i < w->nnodes; i++) {
+		struct rc_node *n = &w->nodes[i];
+		json_t *st = jobs[i].status == 0 ? json_loadb(jobs[i].out.buf, jobs[i].out.len, 0, NULL) : NULL;
+		if (!st) {
+			n->error = jobs[i].status == 0 ? xstrdup("node status is not JSON") : job_error(&jobs[i]);
+		} else if (json_integer_value(json_object_get(st, "protocol")) != 1) {
+			n->error = xasprintf("node speaks protocol %lld; this controller speaks 1 (%s)",
+					     (long long)json_integer_value(json_object_get(st, "protocol")),
+					     json_string_value(json_object_get(st, "version")) ?: "unknown version");
+			json_decref(st);
+		} else {
+			n->status = st;
+			n->reachable = true;
+			cluster_merge(w->cluster, json_object_get(st, "cluster"));
+		}
+	}
+	for (size_t i = 0; i < w->nnodes; i++)
+		ssh_job_release(&jobs[i]);
+	free(jobs);
+	return r;
+}
+
+/* The pods each node runs, kept in the cluster state for when it is unreachable. */
+static void record_pod_lists(struct rc_world *w)
+{
+	for (size_t i = 0; i < w->nnodes; i++) {
+		struct rc_node *n = &w->nodes[i];
+		if (!n->reachable)
+			continue;
+		json_t *list = json_array();
+		size_t k;
+		json_t *p;
+		json_array_foreach(n->plan_pods, k, p)
+			json_array_append_new(list, json_pack("{s:O, s:O?, s:O?, s:O?, s:O?}", "uid", json_object_get(p, "uid"),
+							      "namespace", json_object_get(p, "namespace"), "name",
+							      json_object_get(p, "name"), "labels", json_object_get(p, "labels"),
+							      "annotations", json_object_get(p, "annotations")));
+		char *key = xasprintf("pods/%s", n->name);
+		cluster_set(w->cluster, key, list);
+		free(key);
+	}
+}
+
+/* Count what the plan changes on a node: pods started and stopped, and whether
+ * anything differs at all (pods, their plan hashes, the cluster state). */
+static void change(struct rc_node *n, char sign, const json_t *pod)
+{
+	json_array_append_new(n->changes, json_sprintf("%c %s/%s", sign,
+		json_string_value(json_object_get(pod, "namespace")) ?: "",
+		json_string_value(json_object_get(pod, "name")) ?: ""));
+}
+
+static bool node_changes(struct rc_world *w, struct rc_node *n)
+{
+	const json_t *have = json_object_get(n->status, "pods");
+	size_t i, k;
+	json_t *p, *q;
+	bool differ = !json_equal(json_object_get(n->status, "cluster"), w->cluster);
+	json_array_foreach(n->plan_pods, i, p) {
+		const json_t *match = NULL;
+		json_array_foreach((json_t *)have, k, q)
+			if (json_equal(json_object_get(p, "uid"), json_object_get(q, "uid")))
+				match = q;
+		if (!match) {
+			n->started++;
+			change(n, '+', p);
+			differ = true;
+		} else if (!json_is_true(json_object_get(p, "keep"))) {
+			char *h = api_json_sha256(p);
+			if (strcmp(h, json_string_value(json_object_get(match, "planHash")) ?: "")) {
+				n->restarted++;
+				change(n, '~', p);
+				differ = true;
+			}
+			free(h);
+		}
+	}
+	json_array_foreach((json_t *)have, k, q) {
+		bool kept = false;
+		json_array_foreach(n->plan_pods, i, p)
+			kept |= json_equal(json_object_get(p, "uid"), json_object_get(q, "uid"));
+		if (!kept) {
+			n->stopped++;
+			change(n, '-', q);
+			differ = true;
+		}
+	}
+	return differ;
+}
+
+static void apply_plans(struct rc_world *w, const struct ssh_opts *so, bool *dirty, struct gerr **err)
+{
+	struct ssh_job *jobs = xcalloc(w->nnodes + 1, sizeof(*jobs));
+	char **texts = xcalloc(w->nnodes + 1, sizeof(*texts));
+	size_t nj = 0;
+	size_t *which = xcalloc(w->nnodes + 1, sizeof(*which));
+	for (size_t i = 0; i < w->nnodes; i++) {
+		if (!dirty[i])
+			continue;
+		json_t *plan = rc_plan_for(w, &w->nodes[i]);
+		texts[nj] = json_dumps(plan, JSON_COMPACT);
+		json_decref(plan);
+		jobs[nj] = (struct ssh_job){ .name = w->nodes[i].name, .dest = w->nodes[i].ssh, .remote = apply_cmd,
+					     .in = texts[nj], .in_len = strlen(texts[nj]) };
+		which[nj++] = i;
+	}
+	if (nj && ssh_run_all(so, jobs, nj, err) == 0) {
+		for (size_t k = 0; k < nj; k++) {
+			struct rc_node *n = &w->nodes[which[k]];
+			json_t *st = jobs[k].status == 0 ? json_loadb(jobs[k].out.buf, jobs[k].out.len, 0, NULL) : NULL;
+			if (st) {
+				json_decref(n->status);
+				n->status = st;
+				n->applied = true;
+			} else {
+				n->apply_error = job_error(&jobs[k]);
+			}
+		}
+	}
+	for (size_t k = 0; k < nj; k++) {
+		ssh_job_release(&jobs[k]);
+		free(texts[k]);
+	}
+	free(jobs);
+	free(texts);
+	free(which);
+}
+
+static json_t *node_results(const struct rc_world *w)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; i < w->nnodes; i++) {
+		const struct rc_node *n = &w->nodes[i];
+		const char *err = n->error ? n->error : n->apply_error;
+		json_array_append_new(out, json_pack("{s:s, s:b, s:s?, s:i, s:i, s:i, s:i, s:b, s:b, s:O}", "name", n->name,
+						     "ok", !err, "error", err, "pods",
+						     (int)json_array_size(n->plan_pods), "started", n->started,
+						     "stopped", n->stopped, "restarted", n->restarted, "applied",
+						     n->applied, "notReady", n->not_ready, "changes", n->changes));
+	}
+	return out;
+}
+
+int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit, const char *subject,
+	    struct rc_result *ret, struct gerr **err)
+{
+	memset(ret, 0, sizeof(*ret));
+	struct rc_world w = {
+		.desired = desired, .commit = commit, .subject = subject, .cluster = json_object(),
+		.new_pods = json_array(), .now = (int64_t)time(NULL), .prune = o->prune,
+	};
+	char *control = NULL;
+	struct ssh_opts so = ssh_of(o, &control);
+	int r = rc_world_nodes(&w, err);
+	if (r == 0)
+		r = read_statuses(&w, &so, err);
+	if (r == 0) {
+		rc_world_observe(&w);
+		r = rc_workloads(&w, &ret->rollouts, err);
+	}
+	if (r == 0) {
+		record_pod_lists(&w);
+		if (!o->dry_run)
+			cluster_set(w.cluster, "sync", json_pack("{s:s?, s:s?}", "commit", commit, "subject", subject));
+		bool *dirty = xcalloc(w.nnodes + 1, sizeof(*dirty));
+		for (size_t i = 0; i < w.nnodes; i++) {
+			dirty[i] = w.nodes[i].reachable && node_changes(&w, &w.nodes[i]);
+			ret->changed |= dirty[i];
+		}
+		if (!o->dry_run)
+			apply_plans(&w, &so, dirty, err);
+		free(dirty);
+		ret->nodes = node_results(&w);
+		ret->pending = json_incref(w.new_pods);
+		ret->cluster = json_incref(w.cluster);
+		ret->statuses = json_array();
+		for (size_t i = 0; i < w.nnodes; i++)
+			json_array_append(ret->statuses, w.nodes[i].status ? w.nodes[i].status : json_null());
+	}
+	rc_world_release(&w);
+	free(control);
+	return r;
+}
+
+void rc_result_release(struct rc_result *r)
+{
+	json_decref(r->nodes);
+	json_decref(r->rollouts);
+	json_decref(r->pending);
+	json_decref(r->cluster);
+	json_decref(r->statuses);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,169 @@
+/* runtime/internal.h: the seams between the files of runtime/; no other module
+ * includes it.
+ *
+ * A pod on a node is a directory POD = STATE/pods/<uid>:
+ *   POD/pod.json                      the plan's pod entry + "podIP", "netns" (path, or
+ *                                     null for hostNetwork), "node", "podDir" — minus
+ *                                     "secrets" and "imagePullSecrets", which live only in
+ *   POD/secrets/secrets.json          on a tmpfs (never on disk in clear): {"secrets":
+ *                                     {...}, "imagePullSecrets": {...}}; load a pod with
+ *                                     pod_load(), which merges both"
+ *   POD/containers/<name>/spec.json   {"container": <Container>, "hash": "...",
+ *                                     "init": true|false, "index": i, "env": {...}}
+ *   POD/containers/<name>/bundle/     OCI bundle: config.json + rootfs/ (made by the shim)
+ *   POD/containers/<name>/state.json  the container's status, kept by its shim
+ *                                     (Kubernetes ContainerStatus JSON + "pid", "ready")
+ *   POD/containers/<name>/shim.pid    "PID STARTTIME" of the shim (start time from
+ *                                     /proc/PID/stat field 22, to guard against reuse)
+ *   POD/containers/<name>/stop        created by `node apply` to ask the shim to stop
+ *   POD/volumes/<volume>/             emptyDir, configMap, secret (tmpfs), downwardAPI,
+ *                                     projected contents
+ *   POD/etc/hosts, POD/etc/resolv.conf, POD/etc/hostname
+ *   POD/logs/<container>.log (+ .1)   stdout and stderr, CRI log format lines
+ *
+ * The runc container id of a container is "<uid>-<name>"; its cgroup path is
+ * "/gitops/<uid>/<name>" (unique across nodes sharing a host: uids are unique).
+ */
+#ifndef GITOPS_RUNTIME_INTERNAL_H
+#define GITOPS_RUNTIME_INTERNAL_H
+
+#include "api/api.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+/* ---- paths (node.c) ---- */
+struct node_paths {
+	char *state;      /* /var/lib/gitops */
+	char *run;        /* /run/gitops */
+	char *journal;    /* STATE/journal */
+	char *pods;       /* STATE/pods */
+	char *images;     /* STATE/images: OCI layouts, one per image repository */
+	char *cni_conf;   /* STATE/cni/net.conflist (user-replaceable; made when absent) */
+	char *cni_data;   /* STATE/cni/networks (host-local IPAM) */
+	char *runc_root;  /* RUN/runc */
+	const char *runtime;  /* OCI runtime binary (runc) */
+	const char *cni_bin;  /* CNI plugin search path */
+	const char *self;     /* the gitops binary */
+};
+int node_paths_init(struct node_paths *p, const struct node_opts *o, struct gerr **err);
+void node_paths_release(struct node_paths *p);
+
+/* Append one record to the node journal (opened and closed per call is fine for
+ * shims; node.c keeps one open). body is consumed (json_decref'd). */
+int rt_journal(const struct node_paths *p, const char *type, json_t *body, struct gerr **err);
+
+/* ---- images (image.c) ---- */
+/* skopeo copies an image into an OCI layout under STATE/images; umoci unpacks it.
+ * pull_policy: "Always", "IfNotPresent" or "Never". auth_json: a dockerconfigjson
+ * document (written to a 0600 temp file for skopeo's --authfile) or NULL. Registries
+ * named "localhost:*" or listed in $GITOPS_INSECURE_REGISTRIES (comma-separated
+ * host:port) are reached over plain HTTP. A failed pull is GERR_FAIL with skopeo's
+ * reason as the message. */
+struct image_ref {
+	char *layout;  /* OCI layout directory */
+	char *tag;     /* reference name within the layout */
+	char *digest;  /* manifest digest, "sha256:..." */
+};
+int image_ensure(const struct node_paths *p, const char *image, const char *pull_policy,
+		 const char *auth_json, struct image_ref *ret, struct gerr **err);
+/* Unpack into bundle_dir (its rootfs/ is replaced); ret_config gets the image's
+ * config: {"Entrypoint":[...], "Cmd":[...], "Env":["K=V"...], "WorkingDir":"",
+ * "User":""} (missing keys absent). */
+int image_unpack(const struct node_paths *p, const struct image_ref *img, const char *bundle_dir,
+		 json_t **ret_config, struct gerr **err);
+void image_ref_release(struct image_ref *r);
+
+/* ---- OCI runtime config (oci.c) ---- */
+struct oci_input {
+	const json_t *pod;          /* pod.json */
+	const json_t *spec;         /* spec.json of the container */
+	const json_t *image_config; /* from image_unpack */
+	const char *rootfs;         /* absolute path of the bundle's rootfs */
+	const char *pod_dir;
+	int cgroup_version;         /* 1 or 2 (hybrid: 1 for resource controllers) */
+};
+/* The complete config.json for runc (process, root, mounts, hostname, namespaces
+ * joining the pod's netns, cgroupsPath, resources, security context, rlimits). */
+int oci_config(const struct oci_input *in, json_t **ret_config, struct gerr **err);
+/* The container's environment as "K=V" strings, in Kubernetes' order: image env,
+ * then envFrom, then env (later wins), the controller's env, with $(VAR) expansion
+ * of env values, configMapKeyRef/secretKeyRef/fieldRef/resourceFieldRef resolved
+ * from pod.json. A missing non-optional key is an error (CreateContainerConfigError). */
+int oci_env(const json_t *pod, const json_t *spec, const json_t *image_config,
+	    json_t **ret_env, struct gerr **err);
+/* command/args with $(VAR) expansion against env, and the image's Entrypoint/Cmd,
+ * as Kubernetes combines them. */
+int oci_args(const json_t *spec, const json_t *image_config, const json_t *env,
+	     json_t **ret_args, struct gerr **err);
+
+/* ---- volumes (volume.c) ---- */
+/* Create every volume of the pod under POD/volumes (tmpfs for secrets and
+ * emptyDir medium Memory), writing configMap/secret/downwardAPI/projected files
+ * atomically (..data symlink swap, as the kubelet does). Idempotent: rewrites
+ * contents that changed. */
+int volumes_setup(const json_t *pod, const char *pod_dir, struct gerr **err);
+/* Unmount the pod's tmpfs volumes (the caller then removes POD with rm_rf). */
+void volumes_teardown(const char *pod_dir);
+/* Remove a tree without following symlinks or crossing mounts. */
+int rm_rf(const char *path);
+/* Host path of a volume (for bind mounts), or NULL if the pod has no such volume. */
+char *volume_host_path(const json_t *pod, const char *pod_dir, const char *volume);
+
+/* ---- network (cni.c) ---- */
+int netns_create(const char *name, char **ret_path, struct gerr **err);
+int netns_delete(const char *name, struct gerr **err);
+/* CNI ADD/DEL with the node's conflist (made from the pod CIDR when absent). */
+int cni_add(const struct node_paths *p, const char *pod_cidr, const char *uid,
+	    const char *netns_path, char **ret_ip, struct gerr **err);
+int cni_del(const struct node_paths *p, const char *pod_cidr, const char *uid,
+	    const char *netns_path, struct gerr **err);
+
+/* ---- probes (probe.c) ---- */
+struct probe_target {
+	const struct node_paths *paths;
+	const char *container_id; /* runc id */
+	const char *pod_ip;       /* connect address; the shim runs in the pod's netns */
+	const json_t *container;  /* for named ports */
+};
+/* Run one probe action (exec, httpGet, tcpSocket or grpc) with its timeoutSeconds.
+ * Returns 1 success, 0 failure (ret_msg says why), -1 on internal errors. */
+int probe_run(const json_t *probe, const struct probe_target *t, char **ret_msg, struct gerr **err);
+/* Run a lifecycle handler (exec or httpGet, or sleep); same returns. */
+int hook_run(const json_t *handler, const struct probe_target *t, char **ret_msg, struct gerr **err);
+
+/* ---- logs (logs.c) ---- */
+/* CRI log format: "2026-11-22T05:01:02.123456789Z stdout F text\n". A file rotates to
+ * .1 when it passes max_bytes (default 10 MiB). */
+struct log_writer;
+struct log_writer *log_open(const char *path, size_t max_bytes, struct gerr **err);
+void log_write(struct log_writer *w, const char *stream, const char *data, size_t len);
+void log_close(struct log_writer *w);
+/* Print a log file (and its rotated predecessor) as plain text, last `tail` lines
+ * (-1 all), following new lines when follow (until the container's shim is gone). */
+int log_print(const char *path, long tail, bool follow, int out, struct gerr **err);
+
+/* ---- shims (shim.c) ---- */
+/* Start a detached shim for one container (double fork, new session); returns when
+ * the shim has written its pid file. */
+int shim_start(const struct node_paths *p, const char *pod_dir, const char *container,
+	       struct gerr **err);
+/* Ask a container's shim to stop (create POD/containers/NAME/stop and signal it);
+ * wait up to timeout_ms for it to exit. A shim that is gone counts as stopped, and
+ * its container (if runc still has it) is killed and deleted. */
+int shim_stop(const struct node_paths *p, const char *pod_dir, const char *container,
+	      int timeout_ms, struct gerr **err);
+/* Whether the shim of a container is alive (pid file, same start time). */
+bool shim_alive(const char *pod_dir, const char *container);
+
+/* ---- pods (node.c) ---- */
+/* POD/pod.json with the secrets merged back in; NULL with err on failure. */
+json_t *pod_load(const char *pod_dir, struct gerr **err);
+
+/* ---- misc (util.c) ---- */
+/* Now as RFC 3339 UTC with seconds ("2026-11-22T05:01:02Z"). Caller frees. */
+char *rfc3339_now(void);
+/* Read a JSON file (bounded); NULL with err on failure. */
+json_t *json_load_path(const char *path, size_t max, struct gerr **err);
+int json_save_atomic(const char *path, const json_t *v, mode_t mode, struct gerr **err);
+
+#endif

@@ -1,0 +1,89 @@
+/* runtime: the node side — the node agent (`gitops node ...`), the per-container
+ * shim, images, OCI bundles and runc, CNI, volumes, probes, logs — and, on the
+ * controller side, reaching nodes over SSH (issue 4).
+ *
+ * Node state (see docs/node-protocol.md and docs/operations.md):
+ *   STATE (default /var/lib/gitops)   journal, images/, pods/<uid>/, cni/
+ *   RUN   (default /run/gitops)       locks, runc state (runc --root RUN/runc)
+ *
+ * Ownership: json_t* results are new references owned by the caller.
+ */
+#ifndef GITOPS_RUNTIME_H
+#define GITOPS_RUNTIME_H
+
+#include <jansson.h>
+
+#include "lib/lib.h"
+
+#define RUNTIME_PROTOCOL 1
+#define RUNTIME_MAX_PLAN (64u << 20)
+
+struct node_opts {
+	const char *state_dir;  /* NULL: /var/lib/gitops */
+	const char *run_dir;    /* NULL: /run/gitops */
+	const char *runtime;    /* OCI runtime binary; NULL: $GITOPS_RUNTIME or "runc" */
+	const char *cni_bin;    /* CNI plugin dir; NULL: /usr/lib/cni:/opt/cni/bin */
+	const char *self;       /* path of the gitops binary (for starting shims) */
+};
+
+/* Converge this node to the plan (JSON text of plan_len bytes), then return its
+ * status. Fails only when the plan is unusable (bad JSON, other protocol) or the
+ * node cannot be worked on (lock, state dir); a pod that cannot start is status. */
+int node_apply(const struct node_opts *o, const char *plan, size_t plan_len,
+	       json_t **ret_status, struct gerr **err);
+/* Status with the journal records after `since` (0 = none). */
+int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status,
+		struct gerr **err);
+/* What this machine has and lacks; *ret_ok false when a required part is missing. */
+int node_check(const struct node_opts *o, json_t **ret_report, bool *ret_ok, struct gerr **err);
+
+/* Container logs of pod (NAME or NAMESPACE/NAME or uid): write to fd out. */
+struct log_opts {
+	const char *pod;
+	const char *container; /* NULL: the only one, else an error listing them */
+	long tail;             /* -1: all */
+	bool follow;
+};
+int node_logs(const struct node_opts *o, const struct log_opts *l, int out, struct gerr **err);
+
+/* `gitops shim`: supervise one container of a pod (never returns while it runs;
+ * detaches from the caller). */
+int shim_main(const struct node_opts *o, const char *pod_dir, const char *container,
+	      struct gerr **err);
+
+/* ---- reaching nodes (ssh.c; the controller side) ---- */
+/* Runs `ssh [options] DEST -- REMOTE...` for many nodes at once with the system
+ * OpenSSH client: BatchMode, ControlMaster=auto with ControlPersist under
+ * control_dir (one socket per destination, short paths), host keys checked
+ * (StrictHostKeyChecking yes, or accept-new when asked), ConnectTimeout, and a
+ * hard per-node timeout. The remote command is fixed words from our code (never
+ * a manifest value); data goes on stdin, results come on stdout. A node that
+ * fails or times out never holds up the others. */
+struct ssh_opts {
+	const char *ssh_config;   /* -F FILE, or NULL */
+	const char *control_dir;  /* for ControlPath sockets; created 0700 */
+	int parallel;             /* at most this many ssh processes at once (default 16) */
+	int timeout_ms;           /* per node, whole command (default 30 s) */
+	bool accept_new;          /* StrictHostKeyChecking=accept-new */
+	const char *ssh;          /* the ssh binary (default "ssh") */
+};
+
+struct ssh_job {
+	/* in */
+	const char *name;           /* for messages: the node's name */
+	const char *dest;           /* [user@]host[:port] or an ssh_config Host alias */
+	const char *const *remote;  /* remote argv, e.g. {"gitops","node","status","-o","json",NULL} */
+	const char *in;             /* stdin bytes, or NULL */
+	size_t in_len;
+	/* out */
+	int status;                 /* remote exit status; 255 ssh failure; -1 timeout/not run */
+	struct sbuf out, err;       /* captured (bounded); caller releases */
+	char *error;                /* one line saying what went wrong, or NULL; caller frees */
+	int64_t elapsed_ms;
+};
+
+/* Run every job; returns 0 when all ran (each job's status says how it went). */
+int ssh_run_all(const struct ssh_opts *o, struct ssh_job *jobs, size_t n, struct gerr **err);
+void ssh_job_release(struct ssh_job *j);
+
+#endif

@@ -1,0 +1,233 @@
+/* status.c: `gitops node status` — every pod with Kubernetes' phase, conditions and
+ * container statuses (from the shims' state files), the node's capacity, and the
+ * journal records after a sequence number. */
+#include "runtime/internal.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#define MAX_PODS 110
+#define RECORDS_MAX 10000
+
+static json_t *container_status(const char *dir, const json_t *c)
+{
+	const char *name = json_string_value(json_object_get(c, "name"));
+	char *path = xasprintf("%s/containers/%s/state.json", dir, name);
+	json_t *st = json_load_path(path, 1 << 20, NULL);
+	free(path);
+	if (!st)
+		st = json_pack("{s:s, s:{s:{s:s}}, s:b, s:b, s:i}", "name", name, "state", "waiting",
+			       "reason", "ContainerCreating", "ready", 0, "started", 0, "restartCount", 0);
+	if (!json_object_get(st, "image"))
+		json_object_set(st, "image", json_object_get(c, "image"));
+	path = xasprintf("%s/containers/%s/spec.json", dir, name);
+	json_t *spec = json_load_path(path, 1 << 24, NULL);
+	free(path);
+	if (spec)
+		json_object_set(st, "hash", json_object_get(spec, "hash"));
+	json_decref(spec);
+	return st;
+}
+
+static const char *state_kind(const json_t *st)
+{
+	const json_t *s = json_object_get(st, "state");
+	if (json_object_get(s, "running"))
+		return "running";
+	if (json_object_get(s, "terminated"))
+		return "terminated";
+	return "waiting";
+}
+
+static json_int_t exit_code(const json_t *st)
+{
+	return json_integer_value(json_object_get(json_object_get(json_object_get(st, "state"), "terminated"), "exitCode"));
+}
+
+static json_t *condition(const char *type, bool ok, const char *reason)
+{
+	json_t *c = json_pack("{s:s, s:s}", "type", type, "status", ok ? "True" : "False");
+	if (!ok && reason)
+		json_object_set_new(c, "reason", json_string(reason));
+	return c;
+}
+
+/* Kubernetes' pod phase from the container states and the restart policy. */
+static const char *phase_of(const json_t *inits, const json_t *apps, const char *policy, bool initialized)
+{
+	size_t i, n = json_array_size(apps), running = 0, term_ok = 0, term_fail = 0;
+	json_t *st;
+	json_array_foreach(inits, i, st)
+		if (!strcmp(state_kind(st), "terminated") && exit_code(st) != 0 && !strcmp(policy, "Never"))
+			return "Failed";
+	if (!initialized)
+		return "Pending";
+	json_array_foreach(apps, i, st) {
+		const char *k = state_kind(st);
+		bool restarting = json_integer_value(json_object_get(st, "restartCount")) > 0 ||
+				  json_object_size(json_object_get(st, "lastState")) > 0;
+		if (!strcmp(k, "running"))
+			running++;
+		else if (!strcmp(k, "terminated"))
+			(exit_code(st) == 0 ? term_ok++ : term_fail++);
+		else if (restarting)
+			running++; /* waiting to restart (CrashLoopBackOff) */
+	}
+	if (running)
+		return "Running";
+	if (term_ok + term_fail == n && n) {
+		if (!strcmp(policy, "Always"))
+			return "Running";
+		if (term_fail == 0)
+			return "Succeeded";
+		if (!strcmp(policy, "Never"))
+			return "Failed";
+		return "Running";
+	}
+	return "Pending";
+}
+
+static json_t *pod_status(const char *dir)
+{
+	json_t *pod = pod_load(dir, NULL);
+	if (!pod)
+		return NULL;
+	const json_t *spec = json_object_get(pod, "spec");
+	const char *policy = json_string_value(json_object_get(spec, "restartPolicy"));
+	if (!policy)
+		policy = "Always";
+	json_t *inits = json_array(), *apps = json_array();
+	size_t i;
+	json_t *c;
+	bool initialized = true, ready = true;
+	json_array_foreach(json_object_get(spec, "initContainers"), i, c) {
+		json_t *st = container_status(dir, c);
+		initialized &= !strcmp(state_kind(st), "terminated") && exit_code(st) == 0;
+		json_array_append_new(inits, st);
+	}
+	json_array_foreach(json_object_get(spec, "containers"), i, c) {
+		json_t *st = container_status(dir, c);
+		ready &= json_is_true(json_object_get(st, "ready"));
+		json_array_append_new(apps, st);
+	}
+	json_t *out = json_pack("{s:O, s:O, s:O, s:O?, s:O?, s:O?, s:O?, s:O?}", "uid", json_object_get(pod, "uid"),
+				"planHash", json_object_get(pod, "planHash"),
+				"namespace", json_object_get(pod, "namespace"), "name",
+				json_object_get(pod, "name"), "podIP", json_object_get(pod, "podIP"),
+				"startTime", json_object_get(pod, "startTime"), "labels",
+				json_object_get(pod, "labels"), "annotations", json_object_get(pod, "annotations"));
+	char *epath = xasprintf("%s/error.json", dir);
+	json_t *error = access(epath, F_OK) == 0 ? json_load_path(epath, 1 << 16, NULL) : NULL;
+	free(epath);
+	const char *phase = error ? "Pending" : phase_of(inits, apps, policy, initialized);
+	json_object_set_new(out, "phase", json_string(phase));
+	if (error) {
+		json_object_set(out, "reason", json_object_get(error, "reason"));
+		json_object_set(out, "message", json_object_get(error, "message"));
+	}
+	bool done = !strcmp(phase, "Succeeded") || !strcmp(phase, "Failed");
+	json_object_set_new(out, "conditions",
+			    json_pack("[o, o, o, o]", condition("PodScheduled", true, NULL),
+				      condition("Initialized", initialized, "ContainersNotInitialized"),
+				      condition("ContainersReady", ready && !done, "ContainersNotReady"),
+				      condition("Ready", ready && !done, "ContainersNotReady")));
+	json_object_set_new(out, "initContainerStatuses", inits);
+	json_object_set_new(out, "containerStatuses", apps);
+	json_decref(error);
+	json_decref(pod);
+	return out;
+}
+
+static json_t *capacity(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct sysinfo si;
+	sysinfo(&si);
+	unsigned long long mem_ki = (unsigned long long)si.totalram * si.mem_unit / 1024;
+	/* the kubelet's default eviction threshold: memory.available < 100Mi */
+	unsigned long long alloc_ki = mem_ki > 102400 ? mem_ki - 102400 : 0;
+	char cpu[32], mem[48], amem[48], pods[16];
+	snprintf(cpu, sizeof(cpu), "%ld", cpus);
+	snprintf(mem, sizeof(mem), "%lluKi", mem_ki);
+	snprintf(amem, sizeof(amem), "%lluKi", alloc_ki);
+	snprintf(pods, sizeof(pods), "%d", MAX_PODS);
+	return json_pack("{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}}", "capacity", "cpu", cpu, "memory", mem,
+			 "pods", pods, "allocatable", "cpu", cpu, "memory", amem, "pods", pods);
+}
+
+static int add_record(const struct journal_rec *r, void *arg, struct gerr **err)
+{
+	json_t *records = arg;
+	(void)err;
+	if (json_array_size(records) >= RECORDS_MAX)
+		return 1;
+	json_t *body = json_loadb(r->body, r->body_len, 0, NULL);
+	json_array_append_new(records, json_pack("{s:I, s:I, s:s, s:b, s:o}", "seq", (json_int_t)r->seq,
+						 "timeNs", (json_int_t)r->time_ns, "type", r->type,
+						 "snapshot", r->snapshot, "body", body ? body : json_null()));
+	return 0;
+}
+
+int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, struct gerr **err)
+{
+	struct node_paths p;
+	if (node_paths_init(&p, o, err) < 0)
+		return -1;
+	json_t *pods = json_array();
+	DIR *d = opendir(p.pods);
+	struct dirent *e;
+	struct strvec names = STRVEC_INIT;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			strvec_push(&names, e->d_name);
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < names.n; i++) {
+		char *dir = xasprintf("%s/%s", p.pods, names.v[i]);
+		json_t *ps = pod_status(dir);
+		if (ps)
+			json_array_append_new(pods, ps);
+		free(dir);
+	}
+	strvec_clear(&names);
+	struct journal *j = NULL;
+	json_t *records = json_array();
+	uint64_t last = 0;
+	int r = journal_open(p.journal, JOURNAL_CREATE, &j, NULL, err);
+	if (r == 0) {
+		last = journal_last_seq(j);
+		if (since && since < last)
+			r = journal_since(j, since, add_record, records, err);
+	}
+	journal_close(j);
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	char *npath = xasprintf("%s/node-name", p.state);
+	struct sbuf nname = SBUF_INIT;
+	if (sb_read_file(&nname, npath, 256, NULL) == 0 && nname.len)
+		snprintf(host, sizeof(host), "%s", nname.buf);
+	sb_release(&nname);
+	free(npath);
+	json_t *st = capacity();
+	json_object_set_new(st, "protocol", json_integer(RUNTIME_PROTOCOL));
+	json_object_set_new(st, "node", json_string(host));
+	json_object_set_new(st, "version", json_string(gitops_version()));
+	json_object_set_new(st, "pods", pods);
+	char *cpath = xasprintf("%s/cluster.json", p.state);
+	json_t *cs = access(cpath, F_OK) == 0 ? json_load_path(cpath, RUNTIME_MAX_PLAN, NULL) : NULL;
+	json_object_set_new(st, "cluster", json_is_object(cs) ? cs : json_object());
+	if (cs && !json_is_object(cs))
+		json_decref(cs);
+	free(cpath);
+	json_object_set_new(st, "journal", json_pack("{s:I, s:o}", "lastSeq", (json_int_t)last, "records", records));
+	node_paths_release(&p);
+	if (r < 0) {
+		json_decref(st);
+		return -1;
+	}
+	*ret_status = st;
+	return 0;
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+# gitops node: plans applied over SSH to a test bed node, checked from outside.
+
+load helpers
+
+setup_file() {
+	export TB=$(mktemp -d)
+	"$top/tests/testbed/up" 1 --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
+		cat "$TB/up.log" >&3; return 1; }
+}
+
+teardown_file() {
+	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
+	rm -rf "$TB"
+}
+
+setup() {
+	. "$TB/env"
+	export GITOPS_BACKOFF_BASE_MS=500
+}
+
+# on NODE CMD...: run a command on a test bed node, passing GITOPS_* variables
+on() {
+	local n=$1; shift
+	ssh -F "$SSH_CONFIG" -o SendEnv='GITOPS_*' "$n" "$@"
+}
+
+# pod NAME UID CONTAINERS_JSON [RESTART_POLICY]: one pod entry of a plan
+pod() {
+	printf '{"uid":"%s","namespace":"default","name":"%s","labels":{"app":"%s"},"spec":{"restartPolicy":"%s","terminationGracePeriodSeconds":2,"containers":%s}}' \
+		"$2" "$1" "$1" "${4:-Always}" "$3"
+}
+
+# plan POD...: a plan for node1 with these pods
+plan() {
+	local IFS=,
+	printf '{"protocol":1,"node":"node1","podCIDR":"%s","insecureRegistries":["%s"],"pods":[%s]}' \
+		"$NODE1_POD_CIDR" "$REGISTRY" "$*"
+}
+
+apply() { # apply PLAN_JSON: on node1, JSON status out
+	echo "$1" | on node1 gitops node apply -o json
+}
+
+# wait_for SECONDS JQ_LIKE_PYTHON_EXPR: poll node1's status until the expression holds
+wait_for() {
+	local deadline=$(( $(date +%s) + $1 )) expr=$2
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		if on node1 gitops node status -o json | /usr/bin/python3 -c "
+import json,sys
+s=json.load(sys.stdin)
+pods={p['name']:p for p in s['pods']}
+def c(pod, name=None):
+    cs=pods[pod]['containerStatuses']
+    return [x for x in cs if name is None or x['name']==name][0]
+sys.exit(0 if ($expr) else 1)" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	echo "timed out waiting for: $expr" >&2
+	on node1 gitops node status -o json >&2
+	return 1
+}
+
+# webc: a busybox httpd container answering "hello-from-POD" on its named port http
+webc() {
+	printf '[{"name":"web","image":"%s/busybox:test","imagePullPolicy":"IfNotPresent","command":["sh","-c","echo hello-from-$(POD_NAME) > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"],"env":[{"name":"POD_NAME","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}],"ports":[{"name":"http","containerPort":8080,"protocol":"TCP"}],"readinessProbe":{"httpGet":{"path":"/index.html","port":"http","scheme":"HTTP"},"periodSeconds":1,"timeoutSeconds":1,"successThreshold":1,"failureThreshold":3}}]' "$REGISTRY"
+}
+
+@test "node check: the parts, their versions, and the cgroup controllers enforced" {
+	run on node1 gitops node check
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok   runtime"*"runc version"* ]]
+	[[ "$output" == *"ok   cni-plugins"* ]]
+	[[ "$output" == *"cgroup "*"enforced: memory cpu pids"* ]]
+	run on node1 gitops node check -o json
+	echo "$output" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] and d["cgroup"]["version"] in ("v1","v2","hybrid")'
+}
+
+@test "a pod serves from its IP; applying the same plan again changes nothing" {
+	p=$(plan "$(pod web1 00000000000000a1 "$(webc)")")
+	apply "$p" >/dev/null
+	wait_for 60 "pods['web1']['phase']=='Running' and c('web1')['ready']"
+	ip=$(on node1 gitops node status -o json | /usr/bin/python3 -c 'import json,sys; print([p for p in json.load(sys.stdin)["pods"] if p["name"]=="web1"][0]["podIP"])')
+	run curl -s --max-time 5 "http://$ip:8080/index.html"
+	[ "$output" = "hello-from-web1" ]
+	before=$(on node1 gitops node status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["journal"]["lastSeq"])')
+	apply "$p" >/dev/null
+	after=$(on node1 gitops node status -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["journal"]["lastSeq"])')
+	[ "$before" = "$after" ]
+	on node1 gitops node status -o json | /usr/bin/python3 -c 'import json,sys; p=[p for p in json.load(sys.stdin)["pods"] if p["name"]=="web1"][0]; assert p["containerStatuses"][0]["restartCount"]==0, p'
+	run on node1 gitops node logs web1 --tail 5
+	[ "$status" -eq 0 ]
+}
+
+@test "a crashing container backs off; a failing readiness probe leaves it unready" {
+	crash='[{"name":"crash","image":"'"$REGISTRY"'/busybox:test","imagePullPolicy":"IfNotPresent","command":["sh","-c","echo dying; exit 3"]}]'
+	unready='[{"name":"u","image":"'"$REGISTRY"'/busybox:test","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],"readinessProbe":{"exec":{"command":["false"]},"periodSeconds":1,"timeoutSeconds":1,"successThreshold":1,"failureThreshold":1}}]'
+	apply "$(plan "$(pod crash1 00000000000000b1 "$crash")" "$(pod unready1 00000000000000b2 "$unready")")" >/dev/null
+	wait_for 60 "c('crash1')['restartCount']>=2 and c('crash1')['state'].get('waiting',{}).get('reason')=='CrashLoopBackOff' and c('crash1')['lastState']['terminated']['exitCode']==3"
+	wait_for 30 "c('unready1')['state'].get('running') and not c('unready1')['ready'] and pods['unready1']['conditions'][3]['status']=='False'"
+	run on node1 gitops node logs crash1
+	[[ "$output" == *dying* ]]
+}
+
+@test "an OOM-killed container says OOMKilled" {
+	oom='[{"name":"hog","image":"'"$REGISTRY"'/busybox:test","imagePullPolicy":"IfNotPresent","command":["sh","-c","x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"],"resources":{"limits":{"memory":"16Mi"}}}]'
+	apply "$(plan "$(pod oom1 00000000000000c1 "$oom" Never)")" >/dev/null
+	wait_for 60 "c('oom1')['state'].get('terminated',{}).get('reason')=='OOMKilled' and pods['oom1']['phase']=='Failed'"
+}
+
+@test "removing a pod leaves nothing behind: netns, veth, IP, bundle, cgroup" {
+	p=$(plan "$(pod gone1 00000000000000d1 "$(webc)")")
+	apply "$p" >/dev/null
+	wait_for 60 "pods['gone1']['phase']=='Running'"
+	on node1 test -d /var/lib/gitops/pods/00000000000000d1
+	on node1 ip netns list | grep -q gitops-00000000000000d1
+	apply "$(plan)" >/dev/null
+	run on node1 ls /var/lib/gitops/pods
+	[ -z "$output" ]
+	run on node1 ip netns list
+	[[ "$output" != *gitops-* ]]
+	run on node1 'ip -o link show | grep veth || true'
+	echo "left: $output"
+	[ -z "$output" ]
+	run on node1 'ls /var/lib/gitops/cni/networks/gitops/ 2>/dev/null | grep -c "^10\." || true'
+	[ "$output" = 0 ]
+	run on node1 'find /sys/fs/cgroup -maxdepth 3 -path "*gitops/00000000000000d1*" | wc -l'
+	[ "$output" = 0 ]
+	run on node1 runc --root /run/gitops/runc list -q
+	[ -z "$output" ]
+}
+
+@test "a bad plan is refused whole, with a reason" {
+	run sh -c "echo '{\"protocol\": 9, \"pods\": []}' | ssh -F '$SSH_CONFIG' node1 gitops node apply"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"protocol 9 not supported; this node speaks 1"* ]]
+	run sh -c "echo 'not json' | ssh -F '$SSH_CONFIG' node1 gitops node apply"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"plan: line 1"* ]]
+}
