@@ -11,8 +11,20 @@ static const struct cli_opt validate_opts[] = {
 	{ .name = NULL },
 };
 
+/* Reading the nodes' live state: the SSH options of sync (see CONTROLLER_OPTS). */
+#define LIVE_SSH_OPTS                                                                      \
+	{ "ssh-config", 0, "FILE", "ssh client configuration (ssh -F)", CC_FILE, NULL, false }, \
+	{ "parallel", 0, "N", "nodes reached at once (default 32)", CC_NONE, NULL, false },  \
+	{ "ssh-timeout", 0, "DURATION", "time allowed per node and command (default 30s)", CC_NONE, NULL, false }, \
+	{ "accept-new-host-keys", 0, NULL, "trust a node's host key the first time (accept-new)", CC_NONE, NULL, false }
+#define LIVE_OPTS CLI_SOURCE_OPTS, LIVE_SSH_OPTS
+#define NAMESPACE_OPT { "namespace", 'n', "NS", "the namespace (default: default)", CC_NONE, NULL, false }
+
 static const struct cli_opt get_opts[] = {
 	CLI_SOURCE_OPTS,
+	LIVE_SSH_OPTS,
+	{ "desired", 0, NULL, "pods, deployments, replicasets, nodes: print them from git, not from the nodes",
+	  CC_NONE, NULL, false },
 	{ "filename", 'f', "FILE", "read manifests from this file or directory instead of git "
 	  "(repeatable; - for stdin)", CC_FILE, NULL, true },
 	{ "namespace", 'n', "NS", "the namespace (default: default)", CC_NONE, NULL, false },
@@ -31,9 +43,11 @@ static const struct cli_opt node_opts[] = {
 	NODE_DIRS,
 	{ "output", 'o', "FORMAT", "json (the protocol) or a table (default)", CC_WORDS, "json", false },
 	{ "since", 0, "SEQ", "status: include the journal records after SEQ", CC_NONE, NULL, false },
+	{ "cluster-hash", 0, "HASH", "status: leave out the cluster state when its hash is HASH", CC_NONE, NULL, false },
 	{ "container", 'c', "NAME", "logs: the container", CC_NONE, NULL, false },
 	{ "tail", 0, "N", "logs: the last N lines", CC_NONE, NULL, false },
 	{ "follow", 'f', NULL, "logs: keep printing new lines", CC_NONE, NULL, false },
+	{ "tty", 't', NULL, "exec: allocate a terminal (runc exec -t)", CC_NONE, NULL, false },
 	{ .name = NULL },
 };
 
@@ -47,7 +61,7 @@ static const struct cli_opt shim_opts[] = {
 #define CONTROLLER_OPTS                                                                    \
 	CLI_SOURCE_OPTS,                                                                   \
 	{ "ssh-config", 0, "FILE", "ssh client configuration (ssh -F)", CC_FILE, NULL, false }, \
-	{ "parallel", 0, "N", "nodes reached at once (default 16)", CC_NONE, NULL, false },  \
+	{ "parallel", 0, "N", "nodes reached at once (default 32)", CC_NONE, NULL, false },  \
 	{ "ssh-timeout", 0, "DURATION", "time allowed per node and command (default 30s)", CC_NONE, NULL, false }, \
 	{ "accept-new-host-keys", 0, NULL, "trust a node's host key the first time (accept-new)", CC_NONE, NULL, false }, \
 	{ "prune", 0, "BOOL", "remove what git no longer has (default true)", CC_WORDS, "true false", false }, \
@@ -76,9 +90,55 @@ static const struct cli_opt reconcile_opts[] = {
 	{ .name = NULL },
 };
 
+static const struct cli_opt rollout_opts[] = {
+	CONTROLLER_OPTS,
+	{ "namespace", 'n', "NS", "the namespace (default: default)", CC_NONE, NULL, false },
+	{ "revision", 0, "N", "history: show the template of revision N", CC_NONE, NULL, false },
+	{ "to-revision", 0, "N", "undo: the revision to go back to (default: the previous one)", CC_NONE, NULL, false },
+	{ "timeout", 0, "DURATION", "status: give up after this long (default 10m)", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
 static const struct cli_opt cron_opts[] = {
 	{ "repo", 0, "URL", "the repository the reconcile reads", CC_NONE, NULL, false },
 	{ "every", 0, "MINUTES", "how often (default 1)", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
+static const struct cli_opt logs_opts[] = {
+	LIVE_OPTS,
+	NAMESPACE_OPT,
+	{ "container", 'c', "NAME", "the container (default: the only one)", CC_NONE, NULL, false },
+	{ "follow", 'f', NULL, "keep printing new lines until the container ends (^C stops)", CC_NONE, NULL, false },
+	{ "tail", 0, "N", "only the last N lines", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
+static const struct cli_opt exec_opts[] = {
+	LIVE_OPTS,
+	NAMESPACE_OPT,
+	{ "container", 'c', "NAME", "the container (default: the first)", CC_NONE, NULL, false },
+	{ "stdin", 'i', NULL, "pass stdin to the command", CC_NONE, NULL, false },
+	{ "tty", 't', NULL, "give the command a terminal (when stdin is one)", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
+static const struct cli_opt events_opts[] = {
+	LIVE_OPTS,
+	NAMESPACE_OPT,
+	{ "all-namespaces", 'A', NULL, "events of every namespace", CC_NONE, NULL, false },
+	{ "since", 0, "SEQ", "only the journal records after sequence number SEQ of each node", CC_NONE, NULL, false },
+	{ .name = NULL },
+};
+
+static const struct cli_opt describe_opts[] = {
+	LIVE_OPTS,
+	NAMESPACE_OPT,
+	{ .name = NULL },
+};
+
+static const struct cli_opt status_opts[] = {
+	LIVE_OPTS,
 	{ .name = NULL },
 };
 
@@ -98,9 +158,12 @@ const struct cli_cmd cli_commands[] = {
 	{
 		.name = "get", .fn = cmd_get, .group = "Desired state",
 		.usage = "KIND[,KIND...] [NAME] [options]  |  KIND/NAME [options]",
-		.summary = "print desired objects with Kubernetes' defaults filled in",
+		.summary = "print objects: desired ones from git, pods/deployments/rs/nodes live",
 		.help = "KIND is a kind, its plural or short name (deployments, deploy, svc, netpol, cm...).\n"
-			"-o yaml prints a multi-document stream that validates again unchanged;\n"
+			"Pods, Deployments, ReplicaSets and Nodes are read from the nodes over SSH when the\n"
+			"repository declares Nodes (kubectl's columns: READY, STATUS, RESTARTS, AGE...);\n"
+			"--desired, -f, or a repository without Nodes print them from git instead.\n"
+			"-o yaml prints a multi-document stream (desired objects validate again unchanged);\n"
 			"-o json prints one object, or a List of several.",
 		.opts = get_opts, .pos = CC_KIND,
 	},
@@ -132,22 +195,76 @@ const struct cli_cmd cli_commands[] = {
 		.opts = reconcile_opts,
 	},
 	{
+		.name = "rollout", .fn = cmd_rollout, .group = "Desired state",
+		.usage = "status|history|undo|pause|resume deployment/NAME [options]",
+		.summary = "follow, list, undo, pause or resume a Deployment's rollouts",
+		.help = "  status   follow the rollout until it completes (exit 0) or fails (exit 1);\n"
+			"           rollouts progress when sync or reconcile runs\n"
+			"  history  revisions with their commit, age and CHANGE-CAUSE (the commit subject)\n"
+			"  undo     pin the previous revision (or --to-revision N) until git changes the\n"
+			"           Deployment's template; the pin is recorded on every node\n"
+			"  pause    stop template changes from rolling out (scaling still works)\n"
+			"  resume   let them roll out again",
+		.opts = rollout_opts, .pos = CC_WORDS, .pos_words = "status history undo pause resume",
+	},
+	{
 		.name = "cron", .fn = cmd_cron, .group = "Desired state",
 		.usage = "[--repo URL] [--every MINUTES]",
 		.summary = "print a crontab line and a systemd timer that run reconcile",
 		.opts = cron_opts,
 	},
 	{
+		.name = "status", .fn = cmd_status, .group = "Live state",
+		.usage = "[--repo REPO] [--ssh-config FILE]",
+		.summary = "nodes, workloads, pins, paused rollouts and the last synced commit",
+		.help = "Reads every node's status over SSH (nothing is changed). Exit 0 when every node\n"
+			"answered and no rollout failed, 1 otherwise.",
+		.opts = status_opts,
+	},
+	{
+		.name = "describe", .fn = cmd_describe, .group = "Live state",
+		.usage = "KIND NAME | KIND/NAME [-n NS]",
+		.summary = "show a pod, deployment or node in detail, with its recent events",
+		.help = "Events come from the nodes' journals: a pod's own, a Deployment's pods' (the\n"
+			"ones gone included), a node's own records.",
+		.opts = describe_opts, .pos = CC_WORDS, .pos_words = "pods deployments nodes",
+	},
+	{
+		.name = "events", .fn = cmd_events, .group = "Live state",
+		.usage = "[-n NS | -A] [--since SEQ]",
+		.summary = "the nodes' journal records as events, oldest first",
+		.help = "TYPE is Warning for failed pulls, non-zero exits, back-offs and probe failures.\n"
+			"--since SEQ counts per node (the node protocol reads 0 as none: the first\n"
+			"record of each journal, its first plan, is never shown).",
+		.opts = events_opts,
+	},
+	{
+		.name = "logs", .fn = cmd_logs, .group = "Live state",
+		.usage = "POD [-c CONTAINER] [-f] [--tail N] [-n NS]",
+		.summary = "print a container's output (from the node that runs the pod)",
+		.opts = logs_opts,
+	},
+	{
+		.name = "exec", .fn = cmd_exec, .group = "Live state",
+		.usage = "POD [-c CONTAINER] [-i] [-t] -- COMMAND [ARG...]",
+		.summary = "run a command in a container (runc exec on its node)",
+		.help = "Exit status: the command's (255 when ssh failed). Each word is quoted for the\n"
+			"node's shell: it runs as given, never through a shell unless you name one.",
+		.opts = exec_opts,
+	},
+	{
 		.name = "node", .fn = cmd_node, .group = "Nodes",
-		.usage = "apply|status|check|logs [options]",
+		.usage = "apply|status|check|logs|exec [options]",
 		.summary = "the node agent: converge this machine to a plan, report its state",
 		.help = "  apply   read a plan (JSON, docs/node-protocol.md) on stdin, converge, print the status\n"
 			"  status  every pod, its phase and containers; -o json adds capacity and, with\n"
 			"          --since SEQ, the journal records after SEQ\n"
 			"  check   the parts this node needs (runc, CNI plugins, skopeo, umoci, nft) and which\n"
 			"          cgroup controllers are enforced; exit 1 when a required part is missing\n"
-			"  logs    POD [-c CONTAINER] [--tail N] [-f]: a container's output",
-		.opts = node_opts, .pos = CC_WORDS, .pos_words = "apply status check logs",
+			"  logs    POD [-c CONTAINER] [--tail N] [-f]: a container's output\n"
+			"  exec    POD [-c CONTAINER] [-t] -- COMMAND [ARG...]: run a command in a running\n"
+			"          container (runc exec), exiting with its status",
+		.opts = node_opts, .pos = CC_WORDS, .pos_words = "apply status check logs exec",
 	},
 	{
 		.name = "shim", .fn = cmd_shim, .group = "Nodes", .hidden = true,

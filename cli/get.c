@@ -1,5 +1,6 @@
 /* get.c: `gitops get` — the desired objects, with defaults applied, as kubectl
- * prints them (table, wide, name, yaml, json). */
+ * prints them (table, wide, name, yaml, json); pods, deployments, replicasets and
+ * nodes of a cluster live from its nodes (cli/live.c). */
 #include "cli/cli.h"
 
 #include <stdlib.h>
@@ -394,6 +395,323 @@ static int not_found(struct query *q, bool all_ns)
 	return 0;
 }
 
+/* ---- live objects: pods, deployments, replicasets, nodes (cli/live.c) ---- */
+
+typedef void (*live_cell_fn)(const struct live *l, const json_t *o, struct sbuf *out);
+struct live_column {
+	const char *header;
+	live_cell_fn cell;     /* NULL: the value at path (an integer, or a string else dflt) */
+	const char *path;      /* "status.readyReplicas" */
+	const char *dflt;
+	bool wide;
+};
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static json_t *jat(const json_t *o, const char *a, const char *b)
+{
+	return json_object_get(json_object_get(o, a), b);
+}
+
+static void path_cell(const json_t *o, const char *path, const char *dflt, struct sbuf *out)
+{
+	const json_t *v = o;
+	for (const char *p = path; v && *p;) {
+		size_t n = strcspn(p, ".");
+		char *key = xstrndup(p, n);
+		v = json_object_get(v, key);
+		free(key);
+		p += n + (p[n] == '.');
+	}
+	if (json_is_string(v))
+		sb_adds(out, json_string_value(v));
+	else if (!dflt || json_is_integer(v))
+		sb_addf(out, "%lld", (long long)json_integer_value(v));
+	else
+		sb_adds(out, dflt);
+}
+
+static void l_age(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	live_age_of(l, jstr(json_object_get(o, "metadata"), "creationTimestamp"), out);
+}
+
+/* READY, STATUS, RESTARTS ("3 (45s ago)" when a container restarted) */
+static void p_summary(const struct live *l, const json_t *o, struct sbuf *out, int what)
+{
+	struct live_podsum s;
+	live_pod_summary(o, &s);
+	if (what == 0) {
+		sb_addf(out, "%d/%d", s.ready, s.total);
+	} else if (what == 1) {
+		sb_adds(out, s.status.buf);
+	} else {
+		sb_addf(out, "%lld", (long long)s.restarts);
+		if (s.restarts && s.last_restart >= 0) {
+			sb_adds(out, " (");
+			live_age(l->now - s.last_restart, out);
+			sb_adds(out, " ago)");
+		}
+	}
+	sb_release(&s.status);
+}
+
+static void p_ready(const struct live *l, const json_t *o, struct sbuf *out) { p_summary(l, o, out, 0); }
+static void p_status(const struct live *l, const json_t *o, struct sbuf *out) { p_summary(l, o, out, 1); }
+static void p_restarts(const struct live *l, const json_t *o, struct sbuf *out) { p_summary(l, o, out, 2); }
+
+static void d_ready(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	(void)l;
+	sb_addf(out, "%lld/%lld", (long long)json_integer_value(jat(o, "status", "readyReplicas")),
+		(long long)json_integer_value(jat(o, "spec", "replicas")));
+}
+
+static void l_containers(const json_t *o, const char *key, struct sbuf *out)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(jat(jat(o, "spec", "template"), "spec", "containers"), i, c)
+		sb_addf(out, "%s%s", i ? "," : "", jstr(c, key) ?: "");
+}
+
+static void l_names(const struct live *l, const json_t *o, struct sbuf *out) { (void)l; l_containers(o, "name", out); }
+static void l_images(const struct live *l, const json_t *o, struct sbuf *out) { (void)l; l_containers(o, "image", out); }
+
+static void l_selector(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	const char *k;
+	json_t *v;
+	(void)l;
+	json_object_foreach(json_object_get(jat(o, "spec", "selector"), "matchLabels"), k, v)
+		sb_addf(out, "%s%s=%s", out->len ? "," : "", k, json_string_value(v) ?: "");
+	if (!out->len)
+		sb_adds(out, "<none>");
+}
+
+/* Ready, NotReady (Ready condition not True) or Unknown (none), as kubectl */
+static void n_status(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	size_t i;
+	json_t *c;
+	(void)l;
+	json_array_foreach(jat(o, "status", "conditions"), i, c)
+		if (!strcmp(jstr(c, "type") ?: "", "Ready"))
+			sb_adds(out, !strcmp(jstr(c, "status") ?: "", "True") ? "Ready" : "NotReady");
+	if (!out->len)
+		sb_adds(out, "Unknown");
+	if (json_is_true(jat(o, "spec", "unschedulable")))
+		sb_adds(out, ",SchedulingDisabled");
+}
+
+static void n_roles(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	const char *k;
+	json_t *v;
+	(void)l;
+	json_object_foreach(jat(o, "metadata", "labels"), k, v)
+		if (str_has_prefix(k, "node-role.kubernetes.io/") && k[24])
+			sb_addf(out, "%s%s", out->len ? "," : "", k + 24);
+	if (!out->len)
+		sb_adds(out, "<none>");
+}
+
+static void n_ip(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	size_t i;
+	json_t *a;
+	(void)l;
+	json_array_foreach(jat(o, "status", "addresses"), i, a)
+		if (!out->len && !strcmp(jstr(a, "type") ?: "", "InternalIP"))
+			sb_adds(out, jstr(a, "address") ?: "");
+	if (!out->len)
+		sb_adds(out, "<none>");
+}
+
+static void n_pods(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	size_t i, n = 0;
+	json_t *p;
+	json_array_foreach(l->pods, i, p)
+		n += !strcmp(jstr(json_object_get(p, "spec"), "nodeName") ?: "", jstr(json_object_get(o, "metadata"), "name") ?: "");
+	sb_addf(out, "%zu", n);
+}
+
+static json_t *pod_items(const struct live *l)
+{
+	return json_incref(l->pods);
+}
+
+struct live_kind {
+	const char *kind;
+	const char *prefix; /* -o name and multi-kind tables: kubectl's "deployment.apps" */
+	json_t *(*items)(const struct live *l);
+	struct live_column cols[8];
+};
+
+#define AGE { "AGE", l_age, NULL, NULL, false }
+#define WORKLOAD_LIVE_WIDE { "CONTAINERS", l_names, NULL, NULL, true }, { "IMAGES", l_images, NULL, NULL, true }, \
+	{ "SELECTOR", l_selector, NULL, NULL, true }
+static const struct live_kind live_kinds[] = {
+	{ "Pod", "pod", pod_items, { { "READY", p_ready, NULL, NULL, false }, { "STATUS", p_status, NULL, NULL, false },
+		{ "RESTARTS", p_restarts, NULL, NULL, false }, AGE, { "IP", NULL, "status.podIP", "<none>", true },
+		{ "NODE", NULL, "spec.nodeName", "<none>", true } } },
+	{ "Deployment", "deployment.apps", live_deployments, { { "READY", d_ready, NULL, NULL, false },
+		{ "UP-TO-DATE", NULL, "status.updatedReplicas", NULL, false },
+		{ "AVAILABLE", NULL, "status.availableReplicas", NULL, false }, AGE, WORKLOAD_LIVE_WIDE } },
+	{ "ReplicaSet", "replicaset.apps", live_replicasets, { { "DESIRED", NULL, "spec.replicas", NULL, false },
+		{ "CURRENT", NULL, "status.replicas", NULL, false }, { "READY", NULL, "status.readyReplicas", NULL, false },
+		AGE, WORKLOAD_LIVE_WIDE } },
+	{ "Node", "node", live_nodes, { { "STATUS", n_status, NULL, NULL, false }, { "ROLES", n_roles, NULL, NULL, false },
+		AGE, { "VERSION", NULL, "status.nodeInfo.kubeletVersion", "", false }, { "INTERNAL-IP", n_ip, NULL, NULL, true },
+		{ "POD-CIDR", NULL, "spec.podCIDR", "<none>", true }, { "PODS", n_pods, NULL, NULL, true } } },
+};
+
+static const struct live_kind *live_kind(const char *kind)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(live_kinds); i++)
+		if (!strcmp(live_kinds[i].kind, kind))
+			return &live_kinds[i];
+	return NULL;
+}
+
+static const char *json_label(void *ctx, const char *key)
+{
+	return json_string_value(json_object_get(ctx, key));
+}
+
+static bool live_selected(const struct query *q, const struct api_kind *k, const json_t *o)
+{
+	const json_t *m = json_object_get(o, "metadata");
+	if (q->name && strcmp(q->name, jstr(m, "name") ?: ""))
+		return false;
+	if (q->ns && k->namespaced && strcmp(q->ns, jstr(m, "namespace") ?: ""))
+		return false;
+	return api_selector_matches(&q->sel, json_label, json_object_get(m, "labels"));
+}
+
+static void live_table(const struct live *l, const struct live_kind *k, const json_t *items, bool wide,
+		       bool show_ns, bool multi)
+{
+	size_t ncols = 1 + show_ns, i;
+	for (size_t c = 0; c < 8 && k->cols[c].header; c++)
+		ncols += !k->cols[c].wide || wide;
+	struct live_table t;
+	live_table_init(&t, ncols);
+	if (show_ns)
+		live_cell(&t, "NAMESPACE");
+	live_cell(&t, "NAME");
+	for (size_t c = 0; c < 8 && k->cols[c].header; c++)
+		if (!k->cols[c].wide || wide)
+			live_cell(&t, "%s", k->cols[c].header);
+	json_t *o;
+	struct sbuf cell = SBUF_INIT;
+	json_array_foreach(items, i, o) {
+		const json_t *m = json_object_get(o, "metadata");
+		if (show_ns)
+			live_cell(&t, "%s", jstr(m, "namespace") ?: "");
+		live_cell(&t, "%s%s%s", multi ? k->prefix : "", multi ? "/" : "", jstr(m, "name") ?: "");
+		for (size_t c = 0; c < 8 && k->cols[c].header; c++) {
+			if (k->cols[c].wide && !wide)
+				continue;
+			sb_reset(&cell);
+			if (k->cols[c].cell)
+				k->cols[c].cell(l, o, &cell);
+			else
+				path_cell(o, k->cols[c].path, k->cols[c].dflt, &cell);
+			live_cell(&t, "%s", cell.buf);
+		}
+	}
+	sb_release(&cell);
+	live_table_print(&t, "", 3);
+}
+
+static void live_print(const json_t *items, const char *fmt)
+{
+	size_t i, n = json_array_size(items);
+	json_t *o;
+	if (!strcmp(fmt, "name")) {
+		json_array_foreach(items, i, o)
+			printf("%s/%s\n", live_kind(jstr(o, "kind") ?: "")->prefix, jstr(json_object_get(o, "metadata"), "name"));
+	} else if (!strcmp(fmt, "yaml")) {
+		struct sbuf s = SBUF_INIT;
+		json_array_foreach(items, i, o) {
+			if (i)
+				sb_adds(&s, "---\n");
+			live_yaml(o, &s);
+		}
+		fputs(s.buf, stdout);
+		sb_release(&s);
+	} else {
+		json_t *doc = n == 1 ? json_incref(json_array_get(items, 0))
+				     : json_pack("{s:s, s:s, s:O}", "apiVersion", "v1", "kind", "List", "items", items);
+		char *s = json_dumps(doc, JSON_INDENT(4));
+		puts(s);
+		free(s);
+		json_decref(doc);
+	}
+}
+
+/* Print the live kinds of q; *found counts what matched (a table was printed). */
+static int get_live(struct cli_args *a, struct api_set *set, struct query *q, const char *fmt, bool all_ns,
+		    bool multi, size_t *found)
+{
+	struct live l;
+	int r = live_open(a, set, &l);
+	bool tabular = !*fmt || !strcmp(fmt, "wide");
+	json_t *all = json_array();
+	for (size_t i = 0; r == 0 && i < q->nkinds; i++) {
+		const struct live_kind *k = live_kind(q->kinds[i]->kind);
+		json_t *items = k->items(&l), *sel = json_array(), *o;
+		size_t j;
+		json_array_foreach(items, j, o)
+			if (live_selected(q, q->kinds[i], o))
+				json_array_append(sel, o);
+		if (tabular && json_array_size(sel)) {
+			if (*found)
+				putchar('\n');
+			live_table(&l, k, sel, !strcmp(fmt, "wide"), all_ns && q->kinds[i]->namespaced, multi);
+		}
+		*found += json_array_size(sel);
+		json_array_extend(all, sel);
+		json_decref(items);
+		json_decref(sel);
+	}
+	if (r == 0 && !tabular && json_array_size(all))
+		live_print(all, fmt);
+	json_decref(all);
+	live_close(&l);
+	return r;
+}
+
+static bool has_nodes(const struct api_set *set)
+{
+	for (size_t i = 0; i < set->nobjs; i++)
+		if (!set->objs[i].invalid && !strcmp(set->objs[i].kind->kind, "Node"))
+			return true;
+	return false;
+}
+
+/* The desired kinds of q (today's `get`); *found counts what matched. */
+static void get_desired(struct query *q, struct api_set *set, const char *fmt, bool all_ns, bool multi, size_t *found)
+{
+	struct api_object **sel = xcalloc(set->nobjs + 1, sizeof(*sel));
+	size_t n = 0;
+	for (size_t i = 0; i < set->nobjs; i++)
+		if (selected(q, &set->objs[i]))
+			sel[n++] = &set->objs[i];
+	qsort(sel, n, sizeof(*sel), cmp_obj);
+	if (n && (!*fmt || !strcmp(fmt, "wide")))
+		print_table(sel, n, !strcmp(fmt, "wide"), all_ns, multi);
+	else if (n)
+		print_objects(sel, n, fmt);
+	*found = n;
+	free(sel);
+}
+
 int cmd_get(struct cli_args *a)
 {
 	if (a->argc < 1)
@@ -427,19 +745,23 @@ int cmd_get(struct cli_args *a)
 			set.nerrors, set.nerrors == 1 ? "" : "s");
 	}
 	if (r == 0) {
-		struct api_object **sel = xcalloc(set.nobjs + 1, sizeof(*sel));
-		size_t n = 0;
-		for (size_t i = 0; i < set.nobjs; i++)
-			if (selected(&q, &set.objs[i]))
-				sel[n++] = &set.objs[i];
-		qsort(sel, n, sizeof(*sel), cmp_obj);
-		if (n == 0)
+		/* pods, deployments, replicasets and nodes of a cluster come from its nodes */
+		bool live = !cli_flag(a, "desired") && !*cli_list(a, "filename") && has_nodes(&set);
+		size_t found = 0;
+		struct query dq = q, lq = q;
+		dq.nkinds = lq.nkinds = 0;
+		for (size_t i = 0; i < q.nkinds; i++) {
+			if (live && live_kind(q.kinds[i]->kind))
+				lq.kinds[lq.nkinds++] = q.kinds[i];
+			else
+				dq.kinds[dq.nkinds++] = q.kinds[i];
+		}
+		if (dq.nkinds)
+			get_desired(&dq, &set, fmt, all_ns, q.nkinds > 1, &found);
+		if (lq.nkinds)
+			r = get_live(a, &set, &lq, fmt, all_ns, q.nkinds > 1, &found);
+		if (r == 0 && found == 0)
 			r = not_found(&q, all_ns);
-		else if (!*fmt || !strcmp(fmt, "wide"))
-			print_table(sel, n, !strcmp(fmt, "wide"), all_ns, q.nkinds > 1);
-		else
-			print_objects(sel, n, fmt);
-		free(sel);
 		if (set.nerrors && r == 0)
 			r = 1;
 	}

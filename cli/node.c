@@ -1,4 +1,4 @@
-/* node.c: `gitops node apply|status|check|logs` (the node agent, run over SSH by
+/* node.c: `gitops node apply|status|check|logs|exec` (the node agent, run over SSH by
  * the controller or by hand) and the hidden `gitops shim`. */
 #include "cli/cli.h"
 
@@ -14,13 +14,15 @@ static struct node_opts opts_of(struct cli_args *a)
 		.state_dir = cli_str(a, "state-dir"),
 		.run_dir = cli_str(a, "run-dir"),
 		.runtime = cli_str(a, "runtime"),
+		.cluster_hash = cli_str(a, "cluster-hash"),
 	};
 	return o;
 }
 
+/* Indented for a terminal, compact on the wire. */
 static int print_json(json_t *v)
 {
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(v, isatty(1) ? JSON_INDENT(2) | JSON_PRESERVE_ORDER : JSON_COMPACT);
 	puts(s ? s : "null");
 	free(s);
 	return 0;
@@ -170,10 +172,24 @@ static int node_logs_cmd(struct cli_args *a)
 	return 0;
 }
 
+static int node_exec_cmd(struct cli_args *a)
+{
+	if (a->argc != 2 || !a->rest || a->nrest < 1)
+		return cli_usage_error(a, "name one pod and a command: gitops node exec POD [-c CONTAINER] [-t] -- COMMAND [ARG...]");
+	struct exec_opts e = { .pod = a->argv[1], .container = cli_str(a, "container"), .tty = cli_flag(a, "tty"),
+			       .argv = (const char *const *)a->rest };
+	struct gerr *err = NULL;
+	struct node_opts o = opts_of(a);
+	int status = 0;
+	if (node_exec(&o, &e, &status, &err) < 0)
+		return cli_fail(err);
+	return status;
+}
+
 int cmd_node(struct cli_args *a)
 {
 	if (a->argc < 1)
-		return cli_usage_error(a, "name a subcommand: apply, status, check or logs");
+		return cli_usage_error(a, "name a subcommand: apply, status, check, logs or exec");
 	const char *sub = a->argv[0];
 	if (!strcmp(sub, "apply"))
 		return node_apply_cmd(a);
@@ -183,7 +199,9 @@ int cmd_node(struct cli_args *a)
 		return node_check_cmd(a);
 	if (!strcmp(sub, "logs"))
 		return node_logs_cmd(a);
-	return cli_usage_error(a, "unknown subcommand \"%s\": apply, status, check or logs", sub);
+	if (!strcmp(sub, "exec"))
+		return node_exec_cmd(a);
+	return cli_usage_error(a, "unknown subcommand \"%s\": apply, status, check, logs or exec", sub);
 }
 
 int cmd_shim(struct cli_args *a)

@@ -15,14 +15,6 @@
 #include "reconcile/reconcile.h"
 #include "store/store.h"
 
-struct run {
-	struct cli_args *a;
-	struct rc_opts o;
-	char *state;
-	bool json_log;
-	bool quiet;      /* reconcile: silent when nothing changed */
-};
-
 static int parse_duration(struct cli_args *a, const char *opt, const char *dflt, int64_t *ret_ms)
 {
 	const char *v = cli_str(a, opt) ? cli_str(a, opt) : dflt;
@@ -35,12 +27,12 @@ static int parse_duration(struct cli_args *a, const char *opt, const char *dflt,
 	return 0;
 }
 
-static int setup(struct cli_args *a, struct run *r)
+int ctl_setup(struct cli_args *a, struct ctl *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->a = a;
 	r->state = cli_str(a, "state-dir") ? xstrdup(cli_str(a, "state-dir")) : store_default_state_dir();
-	int64_t par = 16, tmo = 30000;
+	int64_t par = 32, tmo = 30000;
 	if (cli_str(a, "parallel") && parse_i64(cli_str(a, "parallel"), 1, 1000, &par) < 0)
 		return cli_usage_error(a, "--parallel takes a number from 1 to 1000");
 	if (parse_duration(a, "ssh-timeout", "30s", &tmo))
@@ -63,7 +55,7 @@ static int setup(struct cli_args *a, struct run *r)
 
 /* Read, validate and default the desired state. Nothing is applied when anything
  * is invalid. */
-static int load(struct run *r, struct api_set *set, char **ret_commit, char **ret_subject)
+int ctl_load(struct ctl *r, struct api_set *set, char **ret_commit, char **ret_subject)
 {
 	char *state = r->state;
 	struct store_source_opts so = {
@@ -112,7 +104,7 @@ static int load(struct run *r, struct api_set *set, char **ret_commit, char **re
 
 /* ---- printing ---- */
 
-static void print_nodes(const struct run *r, const struct rc_result *res)
+static void print_nodes(const struct ctl *r, const struct rc_result *res)
 {
 	size_t i;
 	json_t *n;
@@ -160,7 +152,7 @@ static bool print_rollouts(const struct rc_result *res, bool verbose, int64_t no
 		else
 			printf("%s revision %lld", complete ? "rolled out" : "rolling out", rev);
 		printf(" (%lld/%lld updated, %lld ready)", (long long)json_integer_value(json_object_get(d, "updated")),
-		       (long long)json_integer_value(json_object_get(d, "replicas")),
+		       (long long)json_integer_value(json_object_get(d, "desired")),
 		       (long long)json_integer_value(json_object_get(d, "ready")));
 		if (complete)
 			printf(" in %llds", (long long)(now - json_integer_value(json_object_get(d, "since"))));
@@ -204,27 +196,30 @@ static bool nodes_ok(const struct rc_result *res)
 }
 
 /* One pass, or passes until every rollout completes/fails (--wait). */
-static int passes(struct run *r, bool wait, int64_t timeout_ms)
+int ctl_passes(struct ctl *r, bool wait, int64_t timeout_ms)
 {
 	struct api_set set;
 	api_set_init(&set);
 	char *commit = NULL, *subject = NULL;
-	int rc = load(r, &set, &commit, &subject);
+	int rc = ctl_load(r, &set, &commit, &subject);
 	int64_t start = (int64_t)time(NULL);
 	struct rc_result res = { 0 };
-	while (rc == 0) {
+	/* a node that cannot be reached fails the run (exit 1) but does not stop the
+	 * passes: the other nodes' rollouts go on */
+	for (bool go = rc == 0; go;) {
 		struct gerr *err = NULL;
 		rc_result_release(&res);
 		if (rc_pass(&r->o, &set, commit, subject, &res, &err) < 0) {
 			rc = cli_fail(err);
 			break;
 		}
+		rc = 0;
 		bool done = !wait || all_complete(&res) || r->o.dry_run;
 		bool failed = false;
 		if (!r->json_log) {
 			if (!r->quiet || res.changed || !nodes_ok(&res))
 				print_nodes(r, &res);
-			failed = print_rollouts(&res, done && (!r->quiet || res.changed), (int64_t)time(NULL));
+			failed = print_rollouts(&res, done && (wait || !r->quiet || res.changed), (int64_t)time(NULL));
 		} else {
 			json_t *d;
 			size_t i;
@@ -255,21 +250,21 @@ static int passes(struct run *r, bool wait, int64_t timeout_ms)
 
 int cmd_sync(struct cli_args *a)
 {
-	struct run r;
-	int rc = setup(a, &r);
+	struct ctl r;
+	int rc = ctl_setup(a, &r);
 	int64_t timeout = 0;
 	if (rc == 0 && parse_duration(a, "timeout", "10m", &timeout))
 		rc = 2;
 	if (rc == 0)
-		rc = passes(&r, cli_flag(a, "wait"), timeout);
+		rc = ctl_passes(&r, cli_flag(a, "wait"), timeout);
 	free(r.state);
 	return rc;
 }
 
 int cmd_diff(struct cli_args *a)
 {
-	struct run r;
-	int rc = setup(a, &r);
+	struct ctl r;
+	int rc = ctl_setup(a, &r);
 	if (rc) {
 		free(r.state);
 		return rc;
@@ -278,7 +273,7 @@ int cmd_diff(struct cli_args *a)
 	struct api_set set;
 	api_set_init(&set);
 	char *commit = NULL, *subject = NULL;
-	rc = load(&r, &set, &commit, &subject);
+	rc = ctl_load(&r, &set, &commit, &subject);
 	struct rc_result res = { 0 };
 	struct gerr *err = NULL;
 	if (rc == 0 && rc_pass(&r.o, &set, commit, subject, &res, &err) < 0)
@@ -314,7 +309,7 @@ int cmd_diff(struct cli_args *a)
 
 /* ---- reconcile: sync for cron ---- */
 
-static int take_lock(struct run *r, bool wait, int *ret_fd)
+static int take_lock(struct ctl *r, bool wait, int *ret_fd)
 {
 	char *path = xasprintf("%s/reconcile.lock", r->state);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -342,8 +337,8 @@ static int take_lock(struct run *r, bool wait, int *ret_fd)
 
 int cmd_reconcile(struct cli_args *a)
 {
-	struct run r;
-	int rc = setup(a, &r);
+	struct ctl r;
+	int rc = ctl_setup(a, &r);
 	int64_t interval = 60000;
 	if (rc == 0 && parse_duration(a, "interval", "1m", &interval))
 		rc = 2;
@@ -357,7 +352,7 @@ int cmd_reconcile(struct cli_args *a)
 	}
 	while (rc == 0 || cli_flag(a, "watch")) {
 		r.quiet = true;
-		rc = passes(&r, false, 0);
+		rc = ctl_passes(&r, false, 0);
 		if (!cli_flag(a, "watch"))
 			break;
 		fflush(stdout);

@@ -4,7 +4,7 @@ _gitops() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "validate get sync diff reconcile cron node completion help version" -- "$cur"))
+        COMPREPLY=($(compgen -W "validate get sync diff reconcile rollout cron status describe events logs exec node completion help version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -30,13 +30,16 @@ _gitops() {
             --ref) return ;;
             --path) return ;;
             --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
             --filename|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             --namespace|-n) return ;;
             --selector|-l) return ;;
             --output|-o) COMPREPLY=($(compgen -W "wide yaml json name" -- "$cur")); return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --filename --namespace --all-namespaces --selector --output" -- "$cur"))
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --desired --filename --namespace --all-namespaces --selector --output" -- "$cur"))
         else
             COMPREPLY=($(compgen -W " namespaces ns nodes no pods po deployments deploy replicasets rs daemonsets ds statefulsets sts jobs cronjobs cj services svc endpoints ep networkpolicies netpol configmaps cm secrets serviceaccounts sa persistentvolumeclaims pvc horizontalpodautoscalers hpa priorityclasses pc resourcequotas quota limitranges limits" -- "$cur"))
         fi
@@ -95,6 +98,27 @@ _gitops() {
             COMPREPLY=($(compgen -W "" -- "$cur"))
         fi
         ;;
+    rollout)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+            --prune) COMPREPLY=($(compgen -W "true false" -- "$cur")); return ;;
+            --namespace|-n) return ;;
+            --revision) return ;;
+            --to-revision) return ;;
+            --timeout) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --prune --allow-empty --namespace --revision --to-revision --timeout" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W " status history undo pause resume" -- "$cur"))
+        fi
+        ;;
     cron)
         case "$prev" in
             --repo) return ;;
@@ -106,6 +130,94 @@ _gitops() {
             COMPREPLY=($(compgen -W "" -- "$cur"))
         fi
         ;;
+    status)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "" -- "$cur"))
+        fi
+        ;;
+    describe)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+            --namespace|-n) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --namespace" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W " pods deployments nodes" -- "$cur"))
+        fi
+        ;;
+    events)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+            --namespace|-n) return ;;
+            --since) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --namespace --all-namespaces --since" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "" -- "$cur"))
+        fi
+        ;;
+    logs)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+            --namespace|-n) return ;;
+            --container|-c) return ;;
+            --tail) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --namespace --container --follow --tail" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "" -- "$cur"))
+        fi
+        ;;
+    exec)
+        case "$prev" in
+            --repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ref) return ;;
+            --path) return ;;
+            --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+            --ssh-config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --parallel) return ;;
+            --ssh-timeout) return ;;
+            --namespace|-n) return ;;
+            --container|-c) return ;;
+        esac
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --namespace --container --stdin --tty" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "" -- "$cur"))
+        fi
+        ;;
     node)
         case "$prev" in
             --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -113,13 +225,14 @@ _gitops() {
             --runtime) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             --output|-o) COMPREPLY=($(compgen -W "json" -- "$cur")); return ;;
             --since) return ;;
+            --cluster-hash) return ;;
             --container|-c) return ;;
             --tail) return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=($(compgen -W "--help --state-dir --run-dir --runtime --output --since --container --tail --follow" -- "$cur"))
+            COMPREPLY=($(compgen -W "--help --state-dir --run-dir --runtime --output --since --cluster-hash --container --tail --follow --tty" -- "$cur"))
         else
-            COMPREPLY=($(compgen -W " apply status check logs" -- "$cur"))
+            COMPREPLY=($(compgen -W " apply status check logs exec" -- "$cur"))
         fi
         ;;
     completion)
@@ -137,7 +250,7 @@ _gitops() {
         if [[ "$cur" == -* ]]; then
             COMPREPLY=($(compgen -W "--help" -- "$cur"))
         else
-            COMPREPLY=($(compgen -W " validate get sync diff reconcile cron node completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W " validate get sync diff reconcile rollout cron status describe events logs exec node completion help version" -- "$cur"))
         fi
         ;;
     version)

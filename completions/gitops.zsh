@@ -4,11 +4,17 @@ _gitops() {
     local -a commands
     commands=(
         'validate:check manifests against Kubernetes\' schema and rules'
-        'get:print desired objects with Kubernetes\' defaults filled in'
+        'get:print objects\: desired ones from git, pods/deployments/rs/nodes live'
         'sync:apply the repository to the nodes now, printing what changed'
         'diff:print what a sync would change on each node'
         'reconcile:sync for cron\: locked, quiet when nothing changed'
+        'rollout:follow, list, undo, pause or resume a Deployment\'s rollouts'
         'cron:print a crontab line and a systemd timer that run reconcile'
+        'status:nodes, workloads, pins, paused rollouts and the last synced commit'
+        'describe:show a pod, deployment or node in detail, with its recent events'
+        'events:the nodes\' journal records as events, oldest first'
+        'logs:print a container\'s output (from the node that runs the pod)'
+        'exec:run a command in a container (runc exec on its node)'
         'node:the node agent\: converge this machine to a plan, report its state'
         'completion:print a shell completion script'
         'help:show help for gitops or one command'
@@ -41,6 +47,11 @@ _gitops() {
             '--path[only read manifests under this directory of the repository]:PATH:' \
             '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
             '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--desired[pods, deployments, replicasets, nodes\: print them from git, not from the nodes]' \
             '--filename[read manifests from this file or directory instead of git (repeatable; - for stdin)]:FILE:_files' \
             '-f[read manifests from this file or directory instead of git (repeatable; - for stdin)]:FILE:' \
             '--namespace[the namespace (default\: default)]:NS:' \
@@ -61,7 +72,7 @@ _gitops() {
             '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
             '--no-fetch[use the cached clone of a URL as it is]' \
             '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
-            '--parallel[nodes reached at once (default 16)]:N:' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
             '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
             '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
             '--prune[remove what git no longer has (default true)]:BOOL:(true false)' \
@@ -79,7 +90,7 @@ _gitops() {
             '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
             '--no-fetch[use the cached clone of a URL as it is]' \
             '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
-            '--parallel[nodes reached at once (default 16)]:N:' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
             '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
             '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
             '--prune[remove what git no longer has (default true)]:BOOL:(true false)' \
@@ -94,7 +105,7 @@ _gitops() {
             '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
             '--no-fetch[use the cached clone of a URL as it is]' \
             '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
-            '--parallel[nodes reached at once (default 16)]:N:' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
             '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
             '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
             '--prune[remove what git no longer has (default true)]:BOOL:(true false)' \
@@ -105,10 +116,117 @@ _gitops() {
             '--interval[with --watch\: time between passes (default 1m)]:DURATION:' \
             '*:arg:()'
         ;;
+    rollout)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--prune[remove what git no longer has (default true)]:BOOL:(true false)' \
+            '--allow-empty[let a tree without manifests remove everything]' \
+            '--namespace[the namespace (default\: default)]:NS:' \
+            '-n[the namespace (default\: default)]:NS:' \
+            '--revision[history\: show the template of revision N]:N:' \
+            '--to-revision[undo\: the revision to go back to (default\: the previous one)]:N:' \
+            '--timeout[status\: give up after this long (default 10m)]:DURATION:' \
+            '*:arg:( status history undo pause resume)'
+        ;;
     cron)
         _arguments -s \
             '--repo[the repository the reconcile reads]:URL:' \
             '--every[how often (default 1)]:MINUTES:' \
+            '*:arg:()'
+        ;;
+    status)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '*:arg:()'
+        ;;
+    describe)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--namespace[the namespace (default\: default)]:NS:' \
+            '-n[the namespace (default\: default)]:NS:' \
+            '*:arg:( pods deployments nodes)'
+        ;;
+    events)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--namespace[the namespace (default\: default)]:NS:' \
+            '-n[the namespace (default\: default)]:NS:' \
+            '--all-namespaces[events of every namespace]' \
+            '-A[events of every namespace]' \
+            '--since[only the journal records after sequence number SEQ of each node]:SEQ:' \
+            '*:arg:()'
+        ;;
+    logs)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--namespace[the namespace (default\: default)]:NS:' \
+            '-n[the namespace (default\: default)]:NS:' \
+            '--container[the container (default\: the only one)]:NAME:' \
+            '-c[the container (default\: the only one)]:NAME:' \
+            '--follow[keep printing new lines until the container ends (^C stops)]' \
+            '-f[keep printing new lines until the container ends (^C stops)]' \
+            '--tail[only the last N lines]:N:' \
+            '*:arg:()'
+        ;;
+    exec)
+        _arguments -s \
+            '--repo[git repository\: a local path (worktree or bare) or a URL (default\: .)]:REPO:_files -/' \
+            '--ref[branch, tag or commit to read (default\: HEAD)]:REF:' \
+            '--path[only read manifests under this directory of the repository]:PATH:' \
+            '--state-dir[state directory (default\: /var/lib/gitops for root, else $XDG_STATE_HOME/gitops)]:DIR:_files -/' \
+            '--no-fetch[use the cached clone of a URL as it is]' \
+            '--ssh-config[ssh client configuration (ssh -F)]:FILE:_files' \
+            '--parallel[nodes reached at once (default 32)]:N:' \
+            '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
+            '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
+            '--namespace[the namespace (default\: default)]:NS:' \
+            '-n[the namespace (default\: default)]:NS:' \
+            '--container[the container (default\: the first)]:NAME:' \
+            '-c[the container (default\: the first)]:NAME:' \
+            '--stdin[pass stdin to the command]' \
+            '-i[pass stdin to the command]' \
+            '--tty[give the command a terminal (when stdin is one)]' \
+            '-t[give the command a terminal (when stdin is one)]' \
             '*:arg:()'
         ;;
     node)
@@ -119,12 +237,15 @@ _gitops() {
             '--output[json (the protocol) or a table (default)]:FORMAT:(json)' \
             '-o[json (the protocol) or a table (default)]:FORMAT:' \
             '--since[status\: include the journal records after SEQ]:SEQ:' \
+            '--cluster-hash[status\: leave out the cluster state when its hash is HASH]:HASH:' \
             '--container[logs\: the container]:NAME:' \
             '-c[logs\: the container]:NAME:' \
             '--tail[logs\: the last N lines]:N:' \
             '--follow[logs\: keep printing new lines]' \
             '-f[logs\: keep printing new lines]' \
-            '*:arg:( apply status check logs)'
+            '--tty[exec\: allocate a terminal (runc exec -t)]' \
+            '-t[exec\: allocate a terminal (runc exec -t)]' \
+            '*:arg:( apply status check logs exec)'
         ;;
     completion)
         _arguments -s \
@@ -132,7 +253,7 @@ _gitops() {
         ;;
     help)
         _arguments -s \
-            '*:arg:( validate get sync diff reconcile cron node completion help version)'
+            '*:arg:( validate get sync diff reconcile rollout cron status describe events logs exec node completion help version)'
         ;;
     version)
         _arguments -s \

@@ -48,7 +48,8 @@ static int64_t now_ms(void)
 static void child_exec(struct child *c, const char *path, int in, int out, int errfd)
 {
 	int devnull = open("/dev/null", O_RDWR);
-	dup2(in >= 0 ? in : devnull, 0);
+	if (in >= 0 || !c->inherit_in)
+		dup2(in >= 0 ? in : devnull, 0);
 	dup2(out >= 0 ? out : (c->out ? devnull : 1), 1);
 	dup2(errfd >= 0 ? errfd : (c->errb ? devnull : 2), 2);
 	close_range(3, ~0U, 0);

@@ -129,7 +129,9 @@ size_t edit_distance(const char *a, const char *b, size_t cap);
  * Calling sequence: fill a struct child (argv required; the rest optional),
  * call child_run() to run to completion, or child_start()/child_finish().
  *
- *   in      bytes written to the child's stdin (then closed); NULL: /dev/null
+ *   in      bytes written to the child's stdin (then closed); NULL: /dev/null,
+ *           or the caller's own stdin when inherit_in is set (interactive
+ *           commands: `gitops exec -i`, a tty)
  *   out,errb when non-NULL, stdout/stderr are captured into them (bounded by
  *           out_max/err_max, default 16 MiB; excess is drained and dropped);
  *           when NULL, they are inherited
@@ -145,6 +147,7 @@ struct child {
 	const char *dir;          /* chdir in the child */
 	const char *in;
 	size_t in_len;
+	bool inherit_in;          /* in == NULL: share the caller's stdin, not /dev/null */
 	struct sbuf *out;
 	struct sbuf *errb;
 	size_t out_max;

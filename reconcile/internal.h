@@ -72,7 +72,7 @@ int64_t rc_duration_s(const struct rc_world *w, const char *key);
 
 /* workloads.c: decide every pod (keeps observed pods, adds new ones, schedules
  * them) and fill each node's plan_pods; *ret_rollouts gets one object per
- * Deployment: {namespace, name, revision, replicas, updated, ready, available,
+ * Deployment: {namespace, name, revision, desired, replicas, updated, ready, available,
  * complete, deadlineExceeded, since}. */
 int rc_workloads(struct rc_world *w, json_t **ret_rollouts, struct gerr **err);
 

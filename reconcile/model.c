@@ -174,6 +174,16 @@ static void add_pod(struct rc_world *w, struct rc_node *n, const json_t *ps, boo
 	p->available = p->ready; /* minReadySeconds: see workloads.c */
 }
 
+static bool uid_in(const json_t *list, const json_t *uid)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach((json_t *)list, i, x)
+		if (json_equal(x, uid))
+			return true;
+	return false;
+}
+
 /* Readiness of each node from this pass's reachability and the time it was first
  * seen unreachable (cluster state "unreachable/NODE"); pods of unreachable nodes
  * come from the last list recorded ("pods/NODE"). */
@@ -183,12 +193,18 @@ void rc_world_observe(struct rc_world *w)
 	for (size_t i = 0; i < w->nnodes; i++) {
 		struct rc_node *n = &w->nodes[i];
 		char *key = xasprintf("unreachable/%s", n->name), *pkey = xasprintf("pods/%s", n->name);
+		char *ekey = xasprintf("evicted/%s", n->name);
+		const json_t *evicted = cluster_get(w->cluster, ekey);
 		if (n->reachable) {
+			/* back: the pods evicted while it was away are not its any more (the
+			 * plan leaves them out, so the node stops them) */
 			cluster_set(w->cluster, key, NULL);
 			size_t k;
 			json_t *ps;
 			json_array_foreach(json_object_get(n->status, "pods"), k, ps)
-				add_pod(w, n, ps, false);
+				if (!uid_in(evicted, json_object_get(ps, "uid")))
+					add_pod(w, n, ps, false);
+			cluster_set(w->cluster, ekey, NULL);
 		} else {
 			const json_t *since = cluster_get(w->cluster, key);
 			if (!since)
@@ -200,9 +216,16 @@ void rc_world_observe(struct rc_world *w)
 			json_t *ps;
 			json_array_foreach((json_t *)cluster_get(w->cluster, pkey), k, ps)
 				add_pod(w, n, ps, true);
+			if (n->evicted) {
+				json_t *uids = json_array();
+				json_array_foreach((json_t *)cluster_get(w->cluster, pkey), k, ps)
+					json_array_append(uids, json_object_get(ps, "uid"));
+				cluster_set(w->cluster, ekey, uids);
+			}
 		}
 		free(key);
 		free(pkey);
+		free(ekey);
 	}
 }
 

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const status_cmd[] = { "gitops", "node", "status", "-o", "json", NULL };
 static const char *const apply_cmd[] = { "gitops", "node", "apply", "-o", "json", NULL };
 
 static struct ssh_opts ssh_of(const struct rc_opts *o, char **ret_control)
@@ -16,7 +15,7 @@ static struct ssh_opts ssh_of(const struct rc_opts *o, char **ret_control)
 	*ret_control = xasprintf("%s/ssh", o->state_dir);
 	struct ssh_opts s = {
 		.ssh_config = o->ssh_config, .control_dir = *ret_control,
-		.parallel = o->parallel > 0 ? o->parallel : 16,
+		.parallel = o->parallel > 0 ? o->parallel : 32,
 		.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000,
 		.accept_new = o->accept_new,
 	};
@@ -32,12 +31,37 @@ static char *job_error(const struct ssh_job *j)
 	return len ? xstrndup(e, len) : xasprintf("exit status %d", j->status);
 }
 
-/* Read every node's status; merge the cluster state they carry. */
-static int read_statuses(struct rc_world *w, const struct ssh_opts *so, struct gerr **err)
+/* The cluster state as of the last pass, cached under the controller's state
+ * directory: nodes holding the same version leave it out of their status. Only a
+ * cache — without it (or when it is stale) nodes send the state itself. */
+static json_t *load_cache(const char *state, char **ret_hash)
 {
+	char *path = xasprintf("%s/cluster-cache.json", state);
+	json_t *c = json_load_file(path, 0, NULL);
+	free(path);
+	*ret_hash = json_is_object(c) ? api_json_sha256(c) : NULL;
+	return c;
+}
+
+static void save_cache(const char *state, const json_t *cluster)
+{
+	char *path = xasprintf("%s/cluster-cache.json", state);
+	char *text = json_dumps(cluster, JSON_COMPACT);
+	if (text)
+		write_file_atomic(path, text, strlen(text), 0600, NULL);
+	free(text);
+	free(path);
+}
+
+/* Read every node's status; merge the cluster state they carry. */
+static int read_statuses(struct rc_world *w, const struct ssh_opts *so, const char *state, struct gerr **err)
+{
+	char *hash = NULL;
+	json_t *cache = load_cache(state, &hash);
+	const char *cmd[] = { "gitops", "node", "status", "-o", "json", hash ? "--cluster-hash" : NULL, hash, NULL };
 	struct ssh_job *jobs = xcalloc(w->nnodes + 1, sizeof(*jobs));
 	for (size_t i = 0; i < w->nnodes; i++)
-		jobs[i] = (struct ssh_job){ .name = w->nodes[i].name, .dest = w->nodes[i].ssh, .remote = status_cmd };
+		jobs[i] = (struct ssh_job){ .name = w->nodes[i].name, .dest = w->nodes[i].ssh, .remote = cmd };
 	int r = ssh_run_all(so, jobs, w->nnodes, err);
 	for (size_t i = 0; r == 0 && i < w->nnodes; i++) {
 		struct rc_node *n = &w->nodes[i];
@@ -52,12 +76,16 @@ static int read_statuses(struct rc_world *w, const struct ssh_opts *so, struct g
 		} else {
 			n->status = st;
 			n->reachable = true;
+			if (!json_object_get(st, "cluster") && cache)
+				json_object_set(st, "cluster", cache); /* it has what we cached */
 			cluster_merge(w->cluster, json_object_get(st, "cluster"));
 		}
 	}
 	for (size_t i = 0; i < w->nnodes; i++)
 		ssh_job_release(&jobs[i]);
 	free(jobs);
+	json_decref(cache);
+	free(hash);
 	return r;
 }
 
@@ -139,13 +167,22 @@ static void apply_plans(struct rc_world *w, const struct ssh_opts *so, bool *dir
 		if (!dirty[i])
 			continue;
 		json_t *plan = rc_plan_for(w, &w->nodes[i]);
-		texts[nj] = json_dumps(plan, JSON_COMPACT);
+		char *text = json_dumps(plan, JSON_COMPACT);
 		json_decref(plan);
+		if (!text) {
+			w->nodes[i].apply_error = xstrdup("internal error: the plan cannot be encoded");
+			continue;
+		}
+		texts[nj] = text;
 		jobs[nj] = (struct ssh_job){ .name = w->nodes[i].name, .dest = w->nodes[i].ssh, .remote = apply_cmd,
 					     .in = texts[nj], .in_len = strlen(texts[nj]) };
 		which[nj++] = i;
 	}
-	if (nj && ssh_run_all(so, jobs, nj, err) == 0) {
+	/* an apply waits out the grace periods of the pods it stops: allow it more
+	 * than a status read */
+	struct ssh_opts ao = *so;
+	ao.timeout_ms = so->timeout_ms + 60000;
+	if (nj && ssh_run_all(&ao, jobs, nj, err) == 0) {
 		for (size_t k = 0; k < nj; k++) {
 			struct rc_node *n = &w->nodes[which[k]];
 			json_t *st = jobs[k].status == 0 ? json_loadb(jobs[k].out.buf, jobs[k].out.len, 0, NULL) : NULL;
@@ -194,8 +231,12 @@ int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit
 	struct ssh_opts so = ssh_of(o, &control);
 	int r = rc_world_nodes(&w, err);
 	if (r == 0)
-		r = read_statuses(&w, &so, err);
+		r = read_statuses(&w, &so, o->state_dir, err);
 	if (r == 0) {
+		const char *key;
+		json_t *v;
+		json_object_foreach((json_t *)o->set, key, v)
+			cluster_set(w.cluster, key, json_is_null(v) ? NULL : json_incref(v));
 		rc_world_observe(&w);
 		r = rc_workloads(&w, &ret->rollouts, err);
 	}
@@ -208,8 +249,10 @@ int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit
 			dirty[i] = w.nodes[i].reachable && node_changes(&w, &w.nodes[i]);
 			ret->changed |= dirty[i];
 		}
-		if (!o->dry_run)
+		if (!o->dry_run) {
 			apply_plans(&w, &so, dirty, err);
+			save_cache(o->state_dir, w.cluster);
+		}
 		free(dirty);
 		ret->nodes = node_results(&w);
 		ret->pending = json_incref(w.new_pods);

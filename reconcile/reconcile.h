@@ -141,11 +141,13 @@ struct rc_opts {
 	bool accept_new;           /* StrictHostKeyChecking=accept-new */
 	bool dry_run;              /* decide, print, send nothing */
 	bool prune;                /* remove pods whose owner left git (default true) */
+	const json_t *set;         /* cluster-state keys to set this pass (key → value, null
+				    * deletes): rollout undo pins, pause, resume */
 };
 
 struct rc_result {
 	json_t *nodes;     /* [{name, ok, error, pods, started, stopped, restarted, applied, notReady}] */
-	json_t *rollouts;  /* [{namespace, name, revision, replicas, updated, ready, available,
+	json_t *rollouts;  /* [{namespace, name, revision, desired, replicas, updated, ready, available,
 			    *   complete, deadlineExceeded, since}] */
 	json_t *pending;   /* [{namespace, name, pending}]: pods no node could take, and why */
 	json_t *cluster;   /* the merged cluster state after the pass */

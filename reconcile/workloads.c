@@ -216,10 +216,17 @@ static void ensure_revision(struct pass *ps, const char *prefix, const char *has
 	const json_t *rec = cluster_get(cs, key);
 	const char *top = NULL;
 	json_int_t max = max_revision(cs, prefix, &top);
-	if (!rec || (bump && top && strcmp(top, hash))) {
+	if (!rec) {
 		json_t *v = json_pack("{s:I, s:O, s:s?, s:s?, s:I}", "revision", (json_int_t)(max + 1),
 				      "template", tmpl, "commit", ps->w->commit, "subject", ps->w->subject,
 				      "time", (json_int_t)ps->w->now);
+		cluster_set(cs, key, v);
+	} else if (bump && top && strcmp(top, hash)) {
+		/* an old template is back: it becomes the newest revision, keeping the
+		 * commit and subject that introduced it (its CHANGE-CAUSE) */
+		json_t *v = json_deep_copy(rec);
+		json_object_set_new(v, "revision", json_integer(max + 1));
+		json_object_set_new(v, "time", json_integer(ps->w->now));
 		cluster_set(cs, key, v);
 	}
 	free(key);
@@ -267,8 +274,9 @@ static void record_progress(struct pass *ps, const char *ns, const char *name, c
 	json_int_t deadline = json_integer_value(json_object_get(spec, "progressDeadlineSeconds"));
 	bool exceeded = !st->complete && deadline > 0 && ps->w->now - since > deadline;
 	json_array_append_new(ps->rollouts,
-			      json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:I}", "namespace", ns,
+			      json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:I}", "namespace", ns,
 					"name", name, "revision", revision, "replicas", (json_int_t)st->replicas,
+					"desired", (json_int_t)json_integer_value(json_object_get(spec, "replicas")),
 					"updated", (json_int_t)st->updated, "ready", (json_int_t)st->ready,
 					"available", (json_int_t)st->available, "complete", st->complete,
 					"deadlineExceeded", exceeded, "since", since));
@@ -346,8 +354,7 @@ static int deployment_workload(struct pass *ps, const struct api_object *o, stru
 	free(views);
 	free(targets);
 	rsets_release(&r);
-	json_decref(use);
-	json_decref(pinned);
+	json_decref(use); /* is pinned, when a pin applies */
 	free(hash);
 	free(git_hash);
 	free(pin_key);

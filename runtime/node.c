@@ -544,6 +544,10 @@ static void record_cluster(const struct node_paths *p, struct journal *j, const 
 			journal_append(j, "cluster.changed", text, strlen(text), NULL, NULL);
 		free(text);
 		json_save_atomic(path, cs, 0600, NULL);
+		char *hash = api_json_sha256(cs), *hpath = xasprintf("%s/cluster.hash", p->state);
+		write_file_atomic(hpath, hash, strlen(hash), 0600, NULL);
+		free(hash);
+		free(hpath);
 	}
 	json_decref(changed);
 	json_decref(before);

@@ -24,6 +24,7 @@ struct node_opts {
 	const char *runtime;    /* OCI runtime binary; NULL: $GITOPS_RUNTIME or "runc" */
 	const char *cni_bin;    /* CNI plugin dir; NULL: /usr/lib/cni:/opt/cni/bin */
 	const char *self;       /* path of the gitops binary (for starting shims) */
+	const char *cluster_hash; /* status: the caller has this cluster state; omit it */
 };
 
 /* Converge this node to the plan (JSON text of plan_len bytes), then return its
@@ -45,6 +46,18 @@ struct log_opts {
 	bool follow;
 };
 int node_logs(const struct node_opts *o, const struct log_opts *l, int out, struct gerr **err);
+
+/* `gitops node exec`: run argv in a running container of pod (NAME, NAMESPACE/NAME
+ * or uid) with `runc exec` (-t: a terminal), this process's stdin, stdout and stderr
+ * inherited. container NULL: the first (noted on stderr when there are several).
+ * On success *ret_status is the command's exit status (128+signal when killed). */
+struct exec_opts {
+	const char *pod;
+	const char *container;
+	bool tty;
+	const char *const *argv;   /* NULL-terminated, at least one word */
+};
+int node_exec(const struct node_opts *o, const struct exec_opts *e, int *ret_status, struct gerr **err);
 
 /* `gitops shim`: supervise one container of a pod (never returns while it runs;
  * detaches from the caller). */
@@ -85,5 +98,9 @@ struct ssh_job {
 /* Run every job; returns 0 when all ran (each job's status says how it went). */
 int ssh_run_all(const struct ssh_opts *o, struct ssh_job *jobs, size_t n, struct gerr **err);
 void ssh_job_release(struct ssh_job *j);
+/* Append word w to sb quoted for the remote POSIX shell exactly as ssh_run_all
+ * quotes every remote word (bare when plainly safe, else in single quotes with '
+ * as '\''), for callers that run ssh themselves (`gitops logs`, `gitops exec`). */
+void ssh_quote_word(struct sbuf *sb, const char *w);
 
 #endif

@@ -124,6 +124,11 @@ static void sh_quote(struct sbuf *sb, const char *w)
 	sb_addc(sb, '\'');
 }
 
+void ssh_quote_word(struct sbuf *sb, const char *w)
+{
+	sh_quote(sb, w);
+}
+
 /* Split the host part of a destination into host and optional port text. */
 static int split_host_port(const char *h, const char **ret_host, size_t *ret_len,
 			   const char **ret_port)

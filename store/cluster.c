@@ -19,6 +19,8 @@ static bool newer(const json_t *a, const json_t *b)
 	json_int_t va = version_of(a), vb = version_of(b);
 	if (va != vb)
 		return va > vb;
+	if (json_equal(a, b)) /* the common case: every node holds the same entry */
+		return false;
 	char *ta = json_dumps(a, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
 	char *tb = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
 	bool r = strcmp(ta ? ta : "", tb ? tb : "") > 0;

@@ -126,6 +126,67 @@ for p in json.load(sys.stdin)["pods"]:
 	done
 }
 
+grollout() { gitops rollout "$@" --repo "$R" --state-dir "$ST" --ssh-config "$SSH_CONFIG"; }
+
+# the page every pod serves, sorted and unique
+served() {
+	for ip in $(pods | awk '{print $3}'); do curl -s --max-time 5 "http://$ip:8080/index.html"; done | sort -u
+}
+
+@test "rollout history lists revisions with their commit subject" {
+	run grollout history deployment/web
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "REVISION  COMMIT   AGE   CHANGE-CAUSE" ]
+	[[ "${lines[2]}" == "1         "*"web: first version" ]]
+	[[ "${lines[3]}" == "2         "*"web: v2" ]]
+	[ "${#lines[@]}" -eq 4 ]
+}
+
+@test "rollout undo pins the previous revision; later syncs do not fight it" {
+	run grollout undo deployment/web
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"rolled back to revision 1"* ]]
+	[[ "$output" == *"rolling out revision 3"* ]]   # the old template becomes revision 3, as in Kubernetes
+	run grollout status deployment/web --timeout 5s
+	# undo ran one pass; let the rollout finish
+	run gsync --wait --timeout 120s
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(served)" = v1 ]
+	run grollout history deployment/web
+	echo "$output"
+	[[ "${lines[2]}" == "2 "*"web: v2" ]]
+	[[ "${lines[3]}" == "3 "*"web: first version  (pinned by rollout undo)" ]]
+	run gsync
+	[ "$status" -eq 0 ]
+	[[ "$output" != *started* ]]
+	[ "$(served)" = v1 ]
+	run grollout status deployment/web --timeout 30s
+	[ "$status" -eq 0 ]
+	[ "$output" = 'deployment "web" successfully rolled out' ]
+}
+
+@test "a git change to the template releases the pin; pause holds a rollout back" {
+	run grollout pause deployment/web
+	[ "$status" -eq 0 ]
+	web 3 v3 >"$R/apps/web.yaml"; git -C "$R" commit -qam "web: v3"
+	run gsync --wait --timeout 60s
+	[ "$status" -eq 0 ]
+	[ "$(served)" = v1 ]          # paused: nothing rolled
+	run grollout resume deployment/web
+	[ "$status" -eq 0 ]
+	run gsync --wait --timeout 120s
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(served)" = v3 ]
+	run grollout history deployment/web
+	echo "$output"
+	[[ "$output" != *pinned* ]]
+	[[ "$output" == *"web: v3"* ]]
+}
+
 @test "an invalid commit changes nothing" {
 	before=$(pods | sort)
 	sed -i 's/replicas: 3/replicas: "three"/' "$R/apps/web.yaml"; git -C "$R" commit -qam "web: broken"
