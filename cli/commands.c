@@ -234,8 +234,7 @@ const struct cli_cmd cli_commands[] = {
 		.usage = "[-n NS | -A] [--since SEQ]",
 		.summary = "the nodes' journal records as events, oldest first",
 		.help = "TYPE is Warning for failed pulls, non-zero exits, back-offs and probe failures.\n"
-			"--since SEQ counts per node (the node protocol reads 0 as none: the first\n"
-			"record of each journal, its first plan, is never shown).",
+			"--since SEQ counts per node: only records after sequence number SEQ.",
 		.opts = events_opts,
 	},
 	{

@@ -332,10 +332,12 @@ static void history(const struct live *l, const char *ns, const char *name, cons
 	char *paused = xasprintf("paused/%s/%s", ns, name);
 	const char *key;
 	json_t *e;
+	int64_t want = -1;
+	if (rev && parse_i64(rev, 1, INT64_MAX, &want) < 0)
+		want = -1;
 	json_object_foreach(l->res.cluster, key, e) {
 		const json_t *v = cluster_get(l->res.cluster, key);
-		if (v && rev && str_has_prefix(key, prefix) &&
-		    json_integer_value(json_object_get(v, "revision")) == strtoll(rev, NULL, 10))
+		if (v && str_has_prefix(key, prefix) && json_integer_value(json_object_get(v, "revision")) == want)
 			kv(0, 24, "Revision", "%s (commit %.7s: %s)", rev, jstr(v, "commit") ?: "", jstr(v, "subject") ?: "");
 	}
 	if (cluster_get(l->res.cluster, pin))

@@ -290,13 +290,11 @@ static void print_events(const struct live *l, const json_t *events, const char 
 
 int cmd_events(struct cli_args *a)
 {
-	int64_t since = 1;
+	int64_t since = 0;
 	if (a->argc)
 		return cli_usage_error(a, "events takes no arguments");
 	if (cli_str(a, "since") && parse_i64(cli_str(a, "since"), 0, INT64_MAX, &since) < 0)
 		return cli_usage_error(a, "--since takes a sequence number");
-	if (since < 1)
-		since = 1; /* the node protocol reads --since 0 as "no records" */
 	const char *ns = cli_flag(a, "all-namespaces") ? NULL : cli_str(a, "namespace") ? cli_str(a, "namespace") : "default";
 	struct api_set set;
 	struct live l;

@@ -102,13 +102,13 @@ static int node_apply_cmd(struct cli_args *a)
 
 static int node_status_cmd(struct cli_args *a)
 {
-	int64_t since = 0;
+	int64_t since = -1; /* no --since: no records; --since 0: all of them */
 	if (cli_str(a, "since") && parse_i64(cli_str(a, "since"), 0, INT64_MAX, &since) < 0)
 		return cli_usage_error(a, "--since takes a sequence number");
 	struct gerr *err = NULL;
 	json_t *status = NULL;
 	struct node_opts o = opts_of(a);
-	if (node_status(&o, (uint64_t)since, &status, &err) < 0)
+	if (node_status(&o, since < 0 ? UINT64_MAX : (uint64_t)since, &status, &err) < 0)
 		return cli_fail(err);
 	output_status(a, status);
 	json_decref(status);

@@ -667,7 +667,7 @@ int node_apply(const struct node_opts *o, const char *plan_text, size_t plan_len
 	if (fd >= 0)
 		close(fd);
 	if (r == 0)
-		r = node_status(o, 0, ret_status, err);
+		r = node_status(o, UINT64_MAX, ret_status, err);
 	if (p.state)
 		node_paths_release(&p);
 	json_decref(plan);

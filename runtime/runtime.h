@@ -32,7 +32,7 @@ struct node_opts {
  * node cannot be worked on (lock, state dir); a pod that cannot start is status. */
 int node_apply(const struct node_opts *o, const char *plan, size_t plan_len,
 	       json_t **ret_status, struct gerr **err);
-/* Status with the journal records after `since` (0 = none). */
+/* Status with the journal records after `since` (UINT64_MAX = none, 0 = all). */
 int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status,
 		struct gerr **err);
 /* What this machine has and lacks; *ret_ok false when a required part is missing. */

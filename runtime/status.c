@@ -199,7 +199,7 @@ int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, 
 	int r = journal_open(p.journal, JOURNAL_CREATE, &j, NULL, err);
 	if (r == 0) {
 		last = journal_last_seq(j);
-		if (since && since < last)
+		if (since != UINT64_MAX && since < last)
 			r = journal_since(j, since, add_record, records, err);
 	}
 	journal_close(j);
