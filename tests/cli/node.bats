@@ -133,6 +133,25 @@ webc() {
 	[ -z "$output" ]
 }
 
+@test "a changed container spec restarts that container only" {
+	two() { # two VALUE: containers a (env V=VALUE) and b (unchanged)
+		printf '[{"name":"a","image":"%s/busybox:test","imagePullPolicy":"IfNotPresent","command":["sleep","3600"],"env":[{"name":"V","value":"%s"}]},{"name":"b","image":"%s/busybox:test","imagePullPolicy":"IfNotPresent","command":["sleep","3600"]}]' "$REGISTRY" "$1" "$REGISTRY"
+	}
+	apply "$(plan "$(pod two1 00000000000000e1 "$(two one)")")" >/dev/null
+	wait_for 60 "c('two1','a')['state'].get('running') and c('two1','b')['state'].get('running')"
+	pids() { on node1 gitops node status -o json | /usr/bin/python3 -c '
+import json,sys
+p=[p for p in json.load(sys.stdin)["pods"] if p["name"]=="two1"][0]
+print(" ".join("%s=%s" % (c["name"], c.get("pid")) for c in p["containerStatuses"]))'; }
+	before=$(pids)
+	apply "$(plan "$(pod two1 00000000000000e1 "$(two two)")")" >/dev/null
+	wait_for 60 "c('two1','a')['state'].get('running') and c('two1','a')['restartCount']>=1"
+	after=$(pids)
+	echo "before: $before, after: $after"
+	[ "${before#* }" = "${after#* }" ]      # b: same process
+	[ "${before%% *}" != "${after%% *}" ]   # a: a new one
+}
+
 @test "a bad plan is refused whole, with a reason" {
 	run sh -c "echo '{\"protocol\": 9, \"pods\": []}' | ssh -F '$SSH_CONFIG' node1 gitops node apply"
 	[ "$status" -ne 0 ]
