@@ -2,66 +2,11 @@
  * stdin, stdout and stderr inherited, and the command's exit status returned. */
 #include "runtime/internal.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define POD_JSON_MAX (16u << 20)
 #define STATE_JSON_MAX (1u << 20)
-
-/* How well pod directory uid (its pod.json) matches POD: 3 its uid, 2 NAMESPACE/NAME
- * or NAME in "default", 1 NAME in another namespace, 0 not at all (as `node logs`). */
-static int rank(const char *uid, const json_t *pod, const char *want)
-{
-	const char *ns = json_string_value(json_object_get(pod, "namespace"));
-	const char *name = json_string_value(json_object_get(pod, "name"));
-	const char *slash = strchr(want, '/');
-	if (!strcmp(uid, want))
-		return 3;
-	if (!ns || !name)
-		return 0;
-	if (slash)
-		return strlen(ns) == (size_t)(slash - want) && !strncmp(ns, want, strlen(ns)) && !strcmp(name, slash + 1)
-			       ? 2 : 0;
-	if (strcmp(name, want))
-		return 0;
-	return !strcmp(ns, "default") ? 2 : 1;
-}
-
-static int find_pod(const struct node_paths *p, const char *want, char **ret_uid, json_t **ret_pod,
-		    struct gerr **err)
-{
-	DIR *d = opendir(p->pods);
-	struct dirent *e;
-	int best = 0, ties = 0;
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char *path = xasprintf("%s/%s/pod.json", p->pods, e->d_name);
-		json_t *pod = json_load_path(path, POD_JSON_MAX, NULL);
-		free(path);
-		int r = pod ? rank(e->d_name, pod, want) : 0;
-		ties += r && r == best;
-		if (r > best) {
-			best = r;
-			ties = 0;
-			free(*ret_uid);
-			json_decref(*ret_pod);
-			*ret_uid = xstrdup(e->d_name);
-			*ret_pod = json_incref(pod);
-		}
-		json_decref(pod);
-	}
-	if (d)
-		closedir(d);
-	if (!best)
-		return gerr_set(err, GERR_FAIL, "pods \"%s\" not found", want);
-	if (best == 1 && ties)
-		return gerr_set(err, GERR_FAIL, "pod name %s is in several namespaces: name one as NAMESPACE/%s",
-				want, want);
-	return 0;
-}
 
 /* The container: the one asked for (a container or an init container), else the
  * first, saying so when there are several (as kubectl does). */
@@ -115,10 +60,11 @@ int node_exec(const struct node_opts *o, const struct exec_opts *e, int *ret_sta
 	struct node_paths p;
 	if (node_paths_init(&p, o, err) < 0)
 		return -1;
-	char *uid = NULL;
+	char *dir = NULL;
 	json_t *pod = NULL;
 	const char *c = NULL;
-	int r = find_pod(&p, e->pod, &uid, &pod, err);
+	int r = pod_find(&p, e->pod, &dir, &pod, err);
+	const char *uid = dir ? strrchr(dir, '/') + 1 : NULL; /* POD = STATE/pods/<uid> */
 	if (r == 0)
 		r = pick(pod, e->container, &c, err);
 	if (r == 0)
@@ -135,7 +81,7 @@ int node_exec(const struct node_opts *o, const struct exec_opts *e, int *ret_sta
 		r = *ret_status < 0 ? -1 : 0;
 		strvec_clear(&argv);
 	}
-	free(uid);
+	free(dir);
 	json_decref(pod);
 	node_paths_release(&p);
 	return r;

@@ -156,6 +156,10 @@ int shim_stop(const struct node_paths *p, const char *pod_dir, const char *conta
 bool shim_alive(const char *pod_dir, const char *container);
 
 /* ---- pods (node.c) ---- */
+/* logs.c: find a pod by uid, NAMESPACE/NAME, or NAME (in "default" when several
+ * namespaces have it): its directory and pod.json (caller frees both). */
+int pod_find(const struct node_paths *p, const char *want, char **ret_dir, json_t **ret_pod,
+	     struct gerr **err);
 /* POD/pod.json with the secrets merged back in; NULL with err on failure. */
 json_t *pod_load(const char *pod_dir, struct gerr **err);
 

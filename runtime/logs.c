@@ -364,7 +364,7 @@ static int match_rank(const char *dir, const json_t *pod, const char *want)
 
 /* POD is a uid, NAMESPACE/NAME, or a NAME (in "default" when several namespaces
  * have it); returns the pod directory and its pod.json. */
-static int find_pod(const struct node_paths *p, const char *want, char **ret_dir, json_t **ret_pod,
+int pod_find(const struct node_paths *p, const char *want, char **ret_dir, json_t **ret_pod,
 		    struct gerr **err)
 {
 	DIR *d = opendir(p->pods);
@@ -468,7 +468,7 @@ int node_logs(const struct node_opts *o, const struct log_opts *l, int out, stru
 	char *dir = NULL;
 	json_t *pod = NULL;
 	const char *c = NULL;
-	int r = find_pod(&p, l->pod, &dir, &pod, err);
+	int r = pod_find(&p, l->pod, &dir, &pod, err);
 	if (r == 0)
 		r = pick_container(pod, l->container, &c, err);
 	if (r == 0) {
