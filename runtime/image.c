@@ -257,6 +257,25 @@ static bool insecure_registry(const char *domain)
 	return false;
 }
 
+/* The registry to pull DOMAIN's images from: its mirror (the cluster setting
+ * registryMirrors, "docker.io=10.0.0.1:5000,quay.io=..." in GITOPS_REGISTRY_MIRRORS,
+ * as containerd's mirrors), else DOMAIN itself. Images keep their own names; only
+ * the bytes come from the mirror. Returns a malloc'ed string. */
+static char *pull_domain(const char *domain)
+{
+	const char *list = getenv("GITOPS_REGISTRY_MIRRORS");
+	size_t n = strlen(domain);
+	for (const char *p = list; p && *p;) {
+		p += strspn(p, " ,");
+		size_t len = strcspn(p, " ,");
+		const char *eq = memchr(p, '=', len);
+		if (eq && (size_t)(eq - p) == n && !strncmp(p, domain, n) && eq + 1 < p + len)
+			return xstrndup(eq + 1, (size_t)(p + len - eq - 1));
+		p += len;
+	}
+	return xstrdup(domain);
+}
+
 /* The docker config written to a 0600 file under RUN for skopeo; caller unlinks. */
 static char *write_authfile(const struct node_paths *p, const char *auth_json, struct gerr **err)
 {
@@ -323,14 +342,16 @@ static int skopeo_copy(const struct node_paths *p, const struct imgname *n, cons
 		return -1;
 	/* no signature policy: Kubernetes does not verify images either */
 	strvec_pushv(&av, (const char *const[]){ "skopeo", "--insecure-policy", "copy", "--quiet", NULL });
-	if (insecure_registry(n->domain))
+	char *from = pull_domain(n->domain);
+	if (insecure_registry(from))
 		strvec_push(&av, "--src-tls-verify=false");
 	if (authfile) {
 		strvec_push(&av, "--src-authfile");
 		strvec_push(&av, authfile);
 	}
-	char *src = xasprintf("%s/%s%s%s", n->domain, n->path, n->digest ? "@" : ":",
+	char *src = xasprintf("%s/%s%s%s", from, n->path, n->digest ? "@" : ":",
 			      n->digest ? n->digest : n->tag);
+	free(from);
 	strvec_pushf(&av, "docker://%s", src);
 	strvec_pushf(&av, "oci:%s:%s", rel, ref);
 	struct sbuf errb = SBUF_INIT;

@@ -36,3 +36,55 @@ write() {
 gitops() {
 	"$GITOPS" "$@"
 }
+
+# ---- a cluster on a test bed (for setup_file) --------------------------------------
+# cluster_up N: a test bed of N nodes in $TB, a git repo $R holding the Node objects
+# and the cluster settings (cluster/), and the controller's state directory $ST.
+cluster_up() {
+	TB=$(mktemp -d)
+	export TB
+	"$top/tests/testbed/up" "$1" --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
+		cat "$TB/up.log" >&3; return 1; }
+	cluster_env
+	git init -q "$R"
+	git -C "$R" config user.email t@example.org
+	git -C "$R" config user.name T
+	mkdir -p "$R/cluster" "$R/apps"
+	cp "$TB/nodes.yaml" "$R/cluster/nodes.yaml"
+	cat >"$R/cluster/gitops.yaml" <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: gitops, namespace: gitops-system}
+data:
+  insecureRegistries: "$REGISTRY"
+  clusterCIDR: "$CLUSTER_CIDR"
+YAML
+	git -C "$R" add -A
+	git -C "$R" commit -q -m "cluster: nodes and settings"
+}
+
+# cluster_env: the test bed's variables in a test (setup).
+cluster_env() {
+	. "$TB/env"
+	export R=$TB/repo ST=$TB/ctl
+}
+
+cluster_down() {
+	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
+	rm -rf "$TB"
+}
+
+# gc SUBCOMMAND ARGS...: gitops against the cluster (controller options first, so
+# `gc exec POD -- CMD` works).
+gc() {
+	local sub=$1
+	shift
+	"$GITOPS" "$sub" --repo "$R" --state-dir "$ST" --ssh-config "$SSH_CONFIG" "$@"
+}
+
+# cluster_sync MESSAGE: commit the repo and sync until every rollout is done.
+cluster_sync() {
+	git -C "$R" add -A
+	git -C "$R" commit -q -m "$1" || true
+	gc sync --wait --timeout 120s
+}

@@ -235,6 +235,30 @@ static void test_pull(void **state)
 	free(image);
 }
 
+/* registryMirrors: "busybox:test" (docker.io) comes from the mirror, keeps its name */
+static void test_mirror(void **state)
+{
+	need_registry();
+	char *mirrors = xasprintf("quay.io=127.0.0.1:1,docker.io=%s", F.registry);
+	setenv("GITOPS_REGISTRY_MIRRORS", mirrors, 1);
+	struct image_ref r, direct;
+	ensure_ok("busybox:test", "Always", &r);
+	unsetenv("GITOPS_REGISTRY_MIRRORS");
+	char *layout = xasprintf("%s/docker.io/library/busybox", F.paths.images);
+	assert_string_equal(r.layout, layout);
+	char *image = img("test");
+	ensure_ok(image, "IfNotPresent", &direct);
+	assert_string_equal(r.digest, direct.digest);
+	/* without the mirror, docker.io is out of reach here: the pull fails */
+	struct gerr *e = ensure_fails("busybox:nomirror", "Always");
+	gerr_free(e);
+	image_ref_release(&r);
+	image_ref_release(&direct);
+	free(image);
+	free(layout);
+	free(mirrors);
+}
+
 static void test_pull_errors(void **state)
 {
 	need_registry();
@@ -509,6 +533,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_pull),
+		cmocka_unit_test(test_mirror),
 		cmocka_unit_test(test_pull_errors),
 		cmocka_unit_test(test_versions_and_auth),
 		cmocka_unit_test(test_concurrent_pulls),
