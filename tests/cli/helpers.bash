@@ -38,29 +38,26 @@ gitops() {
 }
 
 # ---- a cluster on a test bed (for setup_file) --------------------------------------
-# cluster_up N: a test bed of N nodes in $TB, a git repo $R holding the Node objects
-# and the cluster settings (cluster/), and the controller's state directory $ST.
+# cluster_up N [KEY=VALUE...]: a test bed of N nodes in $TB, a git repo $R holding
+# the Node objects and the cluster settings (cluster/, plus the KEY=VALUE settings;
+# not committed yet), and the controller's state directory $ST.
 cluster_up() {
 	TB=$(mktemp -d)
 	export TB
 	"$top/tests/testbed/up" "$1" --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
 		cat "$TB/up.log" >&3; return 1; }
+	shift
 	cluster_env
 	git init -q "$R"
 	git -C "$R" config user.email t@example.org
 	git -C "$R" config user.name T
 	mkdir -p "$R/cluster" "$R/apps"
 	cp "$TB/nodes.yaml" "$R/cluster/nodes.yaml"
-	cat >"$R/cluster/gitops.yaml" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: gitops, namespace: gitops-system}
-data:
-  insecureRegistries: "$REGISTRY"
-  clusterCIDR: "$CLUSTER_CIDR"
-YAML
-	git -C "$R" add -A
-	git -C "$R" commit -q -m "cluster: nodes and settings"
+	{
+		printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: gitops, namespace: gitops-system}\ndata:\n'
+		printf '  insecureRegistries: "%s"\n  clusterCIDR: "%s"\n' "$REGISTRY" "$CLUSTER_CIDR"
+		for kv in "$@"; do printf '  %s: "%s"\n' "${kv%%=*}" "${kv#*=}"; done
+	} >"$R/cluster/gitops.yaml"
 }
 
 # cluster_env: the test bed's variables in a test (setup).

@@ -5,24 +5,7 @@
 load helpers
 
 setup_file() {
-	export TB=$(mktemp -d)
-	"$top/tests/testbed/up" 2 --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
-		cat "$TB/up.log" >&3; return 1; }
-	. "$TB/env"
-	export R=$TB/repo ST=$TB/ctl
-	git init -q "$R"
-	git -C "$R" config user.email t@example.org
-	git -C "$R" config user.name T
-	mkdir -p "$R/cluster" "$R/apps"
-	cp "$TB/nodes.yaml" "$R/cluster/nodes.yaml"
-	cat >"$R/cluster/gitops.yaml" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: gitops, namespace: gitops-system}
-data:
-  insecureRegistries: "$REGISTRY"
-  clusterCIDR: "$CLUSTER_CIDR"
-YAML
+	cluster_up 2
 	web v1 >"$R/apps/web.yaml"
 	git -C "$R" add -A
 	git -C "$R" commit -q -m "web: first version"
@@ -41,13 +24,11 @@ YAML
 }
 
 teardown_file() {
-	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
-	rm -rf "$TB"
+	cluster_down
 }
 
 setup() {
-	. "$TB/env"
-	export R=$TB/repo ST=$TB/ctl
+	cluster_env
 }
 
 # web VERSION: 2 replicas of busybox httpd that print line1..line5 first

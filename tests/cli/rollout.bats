@@ -5,26 +5,7 @@
 load helpers
 
 setup_file() {
-	export TB=$(mktemp -d)
-	"$top/tests/testbed/up" 3 --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
-		cat "$TB/up.log" >&3; return 1; }
-	. "$TB/env"
-	export R=$TB/repo ST=$TB/ctl
-	git init -q "$R"
-	git -C "$R" config user.email t@example.org
-	git -C "$R" config user.name T
-	mkdir -p "$R/cluster" "$R/apps"
-	cp "$TB/nodes.yaml" "$R/cluster/nodes.yaml"
-	cat >"$R/cluster/gitops.yaml" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: gitops, namespace: gitops-system}
-data:
-  insecureRegistries: "$REGISTRY"
-  clusterCIDR: "$CLUSTER_CIDR"
-  nodeGracePeriod: 2s
-  evictionTimeout: 6s
-YAML
+	cluster_up 3 nodeGracePeriod=2s evictionTimeout=6s
 	web 4 v1 "$REGISTRY/busybox:test" >"$R/apps/web.yaml"
 	git -C "$R" add -A
 	git -C "$R" commit -q -m "web v1"
@@ -32,13 +13,11 @@ YAML
 }
 
 teardown_file() {
-	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
-	rm -rf "$TB"
+	cluster_down
 }
 
 setup() {
-	. "$TB/env"
-	export R=$TB/repo ST=$TB/ctl
+	cluster_env
 }
 
 # web REPLICAS VERSION IMAGE: maxSurge 1, maxUnavailable 1, short progress deadline

@@ -4,37 +4,18 @@
 load helpers
 
 setup_file() {
-	export TB=$(mktemp -d)
-	"$top/tests/testbed/up" 3 --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
-		cat "$TB/up.log" >&3; return 1; }
-	. "$TB/env"
-	export R=$TB/repo ST=$TB/ctl
-	git init -q "$R"
-	git -C "$R" config user.email t@example.org
-	git -C "$R" config user.name T
-	mkdir -p "$R/cluster" "$R/apps"
-	cp "$TB/nodes.yaml" "$R/cluster/nodes.yaml"
-	cat >"$R/cluster/gitops.yaml" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: gitops, namespace: gitops-system}
-data:
-  insecureRegistries: "$REGISTRY"
-  clusterCIDR: "$CLUSTER_CIDR"
-YAML
+	cluster_up 3
 	web 3 v1 >"$R/apps/web.yaml"
 	git -C "$R" add -A
 	git -C "$R" commit -q -m "web: first version"
 }
 
 teardown_file() {
-	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
-	rm -rf "$TB"
+	cluster_down
 }
 
 setup() {
-	. "$TB/env"
-	export R=$TB/repo ST=$TB/ctl
+	cluster_env
 }
 
 # web REPLICAS VERSION: a Deployment of busybox httpd answering VERSION
