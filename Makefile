@@ -10,7 +10,19 @@
 CC       ?= cc
 PKGS      = libgit2 yaml-0.1 jansson libcrypto libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Linking. Every `ssh NODE gitops node status` starts gitops afresh and each shared
+# library costs every start (docs/architecture.md, "Start-up cost"), so: libcurl is not
+# linked (the httpGet probes dlopen() it, runtime/probe.c); the other libraries and
+# their dependencies go in statically wherever a static archive is installed; the C
+# library, and GSSAPI (needed by a static libgit2, missing from its .pc, no .a on
+# Debian), stay shared.
+LINK_PKGS  = libgit2 yaml-0.1 jansson libcrypto
+LINK_L    := $(patsubst -l%,%,$(shell pkg-config --static --libs-only-l $(LINK_PKGS) 2>/dev/null))
+LIBC_L     = c m rt dl pthread
+STATIC_L  := $(foreach l,$(filter-out $(LIBC_L),$(LINK_L)),\
+		$(if $(filter /%,$(shell $(CC) -print-file-name=lib$l.a)),$l))
+PKG_LIBS   := -Wl,-Bstatic $(STATIC_L:%=-l%) -Wl,-Bdynamic $(filter-out $(STATIC_L:%=-l%),$(LINK_L:%=-l%)) \
+	      -Wl,--as-needed -l:libgssapi_krb5.so.2 -Wl,--no-as-needed -pthread
 WARN      = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wvla
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -I. -MMD -MP

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ckind { C_CIDR, C_RANGE, C_DOMAIN, C_DURATION, C_INT, C_HOSTS };
+enum ckind { C_CIDR, C_CIDR4, C_IP4, C_RANGE, C_DOMAIN, C_DURATION, C_INT, C_HOSTS, C_MIRRORS };
 
 struct ckey {
 	const char *name;
@@ -18,12 +18,14 @@ struct ckey {
 static const struct ckey keys[] = {
 	{ "clusterCIDR", C_CIDR, "10.244.0.0/16" },
 	{ "clusterDomain", C_DOMAIN, "cluster.local" },
+	{ "dnsServer", C_IP4, "169.254.20.10" },
 	{ "evictionTimeout", C_DURATION, "5m" },
 	{ "insecureRegistries", C_HOSTS, "" },
+	{ "registryMirrors", C_MIRRORS, "" },
 	{ "nodeGracePeriod", C_DURATION, "40s" },
 	{ "nodePortRange", C_RANGE, "30000-32767" },
 	{ "podCIDRMask", C_INT, "24" },
-	{ "serviceCIDR", C_CIDR, "10.96.0.0/12" },
+	{ "serviceCIDR", C_CIDR4, "10.96.0.0/12" },
 	{ "sshParallel", C_INT, "16" },
 	{ "sshTimeout", C_DURATION, "30s" },
 	{ "syncTimeout", C_DURATION, "10m" },
@@ -42,6 +44,21 @@ static const char *check_cidr(const char *s)
 	free(ip);
 	if (ok != 1 || parse_i64(slash + 1, 0, v6 ? 128 : 32, &bits) < 0)
 		return "must be a CIDR (e.g. 10.244.0.0/16)";
+	return NULL;
+}
+
+/* Services are IPv4 (the nftables compiler is): a range with room for the
+ * reserved network, first and broadcast addresses and at least one more. */
+static const char *check_cidr4(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	int64_t bits;
+	struct in_addr a;
+	char *ip = slash ? xstrndup(s, (size_t)(slash - s)) : NULL;
+	int ok = ip ? inet_pton(AF_INET, ip, &a) : 0;
+	free(ip);
+	if (ok != 1 || parse_i64(slash + 1, 0, 30, &bits) < 0)
+		return "must be a CIDR of IPv4 addresses, at most /30 (e.g. 10.96.0.0/12)";
 	return NULL;
 }
 
@@ -65,6 +82,12 @@ static const char *check_value(const struct ckey *k, const char *v, struct sbuf 
 	switch (k->kind) {
 	case C_CIDR:
 		return check_cidr(v);
+	case C_CIDR4:
+		return check_cidr4(v);
+	case C_IP4: {
+		struct in_addr addr;
+		return inet_pton(AF_INET, v, &addr) == 1 ? NULL : "must be an IPv4 address (e.g. 169.254.20.10)";
+	}
 	case C_RANGE:
 		return check_range(v, &a, &b);
 	case C_DOMAIN:
@@ -76,6 +99,20 @@ static const char *check_value(const struct ckey *k, const char *v, struct sbuf 
 			if (!(*p == ',' || *p == ' ' || *p == ':' || *p == '.' || *p == '-' || *p == '[' ||
 			      *p == ']' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z')))
 				return "must be a comma-separated list of registry host:port";
+		return NULL;
+	case C_MIRRORS: /* "docker.io=10.0.0.5:5000,quay.io=mirror.local" */
+		for (const char *p = v; *p;) {
+			p += strspn(p, ", ");
+			size_t len = strcspn(p, ", ");
+			const char *eq = memchr(p, '=', len);
+			if (len && (!eq || eq == p || eq + 1 == p + len || memchr(eq + 1, '=', (size_t)(p + len - eq - 1))))
+				return "must be a comma-separated list of REGISTRY=MIRROR (e.g. docker.io=10.0.0.5:5000)";
+			for (const char *c = p; c < p + len; c++)
+				if (!(*c == '=' || *c == ':' || *c == '.' || *c == '-' || *c == '[' || *c == ']' ||
+				      (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z')))
+					return "must be a comma-separated list of REGISTRY=MIRROR (e.g. docker.io=10.0.0.5:5000)";
+			p += len;
+		}
 		return NULL;
 	case C_DURATION:
 		if (api_duration_parse(v, &ms, &e) < 0) {

@@ -543,6 +543,9 @@ static void service_spec_hook(struct vctx *v, const struct ynode *n)
 			    !strcmp(pa ? pa : "TCP", pb ? pb : "TCP"))
 				verr(v, yn_get(p, "port"), "port",
 				     "Duplicate value: {port %lld, protocol %s}", (long long)a, pa ? pa : "TCP");
+			if (int_of(yn_get(p, "nodePort"), &a) && int_of(yn_get(q, "nodePort"), &b) && a == b &&
+			    a != 0 && !strcmp(pa ? pa : "TCP", pb ? pb : "TCP"))
+				verr(v, yn_get(p, "nodePort"), "nodePort", "Duplicate value: %lld", (long long)a);
 		}
 		int64_t node_port;
 		if ((!type || !strcmp(type, "ClusterIP")) && int_of(yn_get(p, "nodePort"), &node_port) &&

@@ -57,6 +57,14 @@ now() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# (info) one start of gitops, which every node pays on every reconcile: 200 runs of
+# `gitops version` against 200 of /bin/true, and the shared libraries it loads
+# (docs/architecture.md, "Start-up cost")
+starts() { t0=$(now); i=0; while [ $i -lt 200 ]; do "$@" >/dev/null; i=$((i + 1)); done; t1=$(now); }
+starts ./gitops version; start_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 200 / 1e6 }')
+starts /bin/true; true_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", (b - a) / 200 / 1e6 }')
+shared_libs=$(ldd ./gitops | grep -c '=>')
+
 # --- the test bed
 t0=$(now)
 tests/testbed/up "$nodes" --dir "$tb" --gitops "$top/gitops" >"$tb/up.log" 2>&1 || {
@@ -259,6 +267,7 @@ printf '  gitops reconcile          %6.3f s   (%s)\n' "$g" "$(list gitops)"
 printf '  (a) ansible stat, forks %-2s %6.3f s   (%s; ansible-core %s)\n' "$nodes" "$a" "$(list ansible)" "$ansible_version"
 printf '  (b) floor: %-2s x ssh true  %6.3f s   (%s)\n' "$nodes" "$f" "$(list floor)"
 printf '  (info) %-2s x ssh gitops node status, no controller  %6.3f s   (%s)\n' "$nodes" "$sn" "$(list status)"
+printf '  (info) one start of gitops: %s ms (/bin/true %s ms), %s shared libraries\n' "$start_ms" "$true_ms" "$shared_libs"
 vs_a=$(awk -v a="$a" -v g="$g" 'BEGIN { printf "%.1f", a / g }')
 vs_f=$(awk -v f="$f" -v g="$g" 'BEGIN { printf "%.2f", g / f }')
 echo "gitops vs ansible: ${vs_a}x faster (target >= 8x)"

@@ -107,6 +107,7 @@ int cmd_status(struct cli_args *a);
  * prints the reason and returns the exit code (2); 0 on success. ret_desc gets a
  * description like "at 4f2c9e1" or "" (caller frees). */
 struct api_set;
+struct api_object;
 int cli_load(struct cli_args *a, int first_pos, struct api_set *set, char **ret_desc);
 
 /* The controller's plumbing (cli/sync.c), shared by sync, diff, reconcile and
@@ -161,10 +162,19 @@ char *live_dest_host(const char *dest);
 const json_t *live_rollout(const struct live *l, const char *ns, const char *name);
 /* Live objects of kubectl's shape (new references): Deployments (desired object +
  * status and revision), ReplicaSets (from pods and the revision history), Nodes
- * (desired object + status). Arrays sorted by namespace and name. */
+ * (desired object + status), Services and Endpoints. Arrays sorted by namespace
+ * and name. */
 json_t *live_deployments(const struct live *l);
+/* fn(l, o) of every valid object of kind `kind`, sorted by namespace and name. */
+json_t *live_of_kind(const struct live *l, const char *kind,
+		     json_t *(*fn)(const struct live *l, const struct api_object *o));
 json_t *live_replicasets(const struct live *l);
 json_t *live_nodes(const struct live *l);
+/* Services (desired + the ClusterIP and NodePorts allocated) and Endpoints (of the
+ * Services with a selector, from the network the plans carry; git's own for the
+ * others), as v1 objects (cli/live_services.c). */
+json_t *live_services(const struct live *l);
+json_t *live_endpoints(const struct live *l);
 /* Whether pod pod_ns/pod_name belongs to Deployment ns/deploy: by its owner
  * annotation (gitops.io/owner, may be NULL), else by a name DEPLOY-HASH-xxxxx with
  * HASH one of the Deployment's revisions (pods already gone). */
@@ -173,6 +183,8 @@ bool live_owned(const struct live *l, const char *pod_ns, const char *pod_name, 
 
 /* Sort an array of JSON values in place with cmp (qsort's, on json_t * elements). */
 void live_sort(json_t *arr, int (*cmp)(const void *, const void *));
+/* qsort comparator of objects by metadata.namespace, then metadata.name */
+int live_cmp_meta(const void *x, const void *y);
 
 /* Journal records after `since` on every reachable node, merged by time: an array
  * of {node, seq, timeNs, type, body} (new reference; cli/events.c). Returns 0 or an

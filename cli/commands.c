@@ -95,6 +95,8 @@ static const struct cli_opt rollout_opts[] = {
 	{ "namespace", 'n', "NS", "the namespace (default: default)", CC_NONE, NULL, false },
 	{ "revision", 0, "N", "history: show the template of revision N", CC_NONE, NULL, false },
 	{ "to-revision", 0, "N", "undo: the revision to go back to (default: the previous one)", CC_NONE, NULL, false },
+	{ "commit", 0, NULL, "undo: also commit the revert to the branch read (libgit2)", CC_NONE, NULL, false },
+	{ "push", 0, NULL, "undo: commit and push the branch to its remote (origin, or the URL)", CC_NONE, NULL, false },
 	{ "timeout", 0, "DURATION", "status: give up after this long (default 10m)", CC_NONE, NULL, false },
 	{ .name = NULL },
 };
@@ -202,7 +204,13 @@ const struct cli_cmd cli_commands[] = {
 			"           rollouts progress when sync or reconcile runs\n"
 			"  history  revisions with their commit, age and CHANGE-CAUSE (the commit subject)\n"
 			"  undo     pin the previous revision (or --to-revision N) until git changes the\n"
-			"           Deployment's template; the pin is recorded on every node\n"
+			"           Deployment's template; the pin is recorded on every node.\n"
+			"           --commit also commits the revert to the branch read: the revision's\n"
+			"           template replaces spec.template in the Deployment's file (validated\n"
+			"           first; comments inside the template are lost); a checked-out work\n"
+			"           tree is updated too, a file with uncommitted changes is refused.\n"
+			"           --push (implies --commit) pushes the branch; a rejected push exits 1\n"
+			"           and the commit stays. A URL --repo needs --push\n"
 			"  pause    stop template changes from rolling out (scaling still works)\n"
 			"  resume   let them roll out again",
 		.opts = rollout_opts, .pos = CC_WORDS, .pos_words = "status history undo pause resume",
@@ -253,7 +261,7 @@ const struct cli_cmd cli_commands[] = {
 	},
 	{
 		.name = "node", .fn = cmd_node, .group = "Nodes",
-		.usage = "apply|status|check|logs|exec [options]",
+		.usage = "apply|status|check|logs|exec|rules [options]",
 		.summary = "the node agent: converge this machine to a plan, report its state",
 		.help = "  apply   read a plan (JSON, docs/node-protocol.md) on stdin, converge, print the status\n"
 			"  status  every pod, its phase and containers; -o json adds capacity and, with\n"
@@ -262,8 +270,10 @@ const struct cli_cmd cli_commands[] = {
 			"          cgroup controllers are enforced; exit 1 when a required part is missing\n"
 			"  logs    POD [-c CONTAINER] [--tail N] [-f]: a container's output\n"
 			"  exec    POD [-c CONTAINER] [-t] -- COMMAND [ARG...]: run a command in a running\n"
-			"          container (runc exec), exiting with its status",
-		.opts = node_opts, .pos = CC_WORDS, .pos_words = "apply status check logs exec",
+			"          container (runc exec), exiting with its status\n"
+			"  rules   the nftables table of Services and NetworkPolicy as loaded now (stdout),\n"
+			"          and whether it is what this node loaded last (stderr; exit 1 when not)",
+		.opts = node_opts, .pos = CC_WORDS, .pos_words = "apply status check logs exec rules",
 	},
 	{
 		.name = "shim", .fn = cmd_shim, .group = "Nodes", .hidden = true,

@@ -1,6 +1,6 @@
 /* get.c: `gitops get` — the desired objects, with defaults applied, as kubectl
- * prints them (table, wide, name, yaml, json); pods, deployments, replicasets and
- * nodes of a cluster live from its nodes (cli/live.c). */
+ * prints them (table, wide, name, yaml, json); pods, deployments, replicasets,
+ * nodes, services and endpoints of a cluster live from its nodes (cli/live.c). */
 #include "cli/cli.h"
 
 #include <stdlib.h>
@@ -395,7 +395,7 @@ static int not_found(struct query *q, bool all_ns)
 	return 0;
 }
 
-/* ---- live objects: pods, deployments, replicasets, nodes (cli/live.c) ---- */
+/* ---- live objects: pods, deployments, replicasets, nodes, services, endpoints (cli/live.c) ---- */
 
 typedef void (*live_cell_fn)(const struct live *l, const json_t *o, struct sbuf *out);
 struct live_column {
@@ -540,6 +540,96 @@ static void n_pods(const struct live *l, const json_t *o, struct sbuf *out)
 	sb_addf(out, "%zu", n);
 }
 
+/* Services: kubectl's CLUSTER-IP, EXTERNAL-IP and PORT(S) */
+static void s_cluster_ip(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	(void)l;
+	const char *ip = jstr(json_object_get(o, "spec"), "clusterIP");
+	sb_adds(out, ip && *ip ? ip : "<none>");
+}
+
+static void join_strings(const json_t *arr, struct sbuf *out)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+		sb_addf(out, "%s%s", out->len ? "," : "", json_string_value(v) ?: "");
+}
+
+static void s_external_ip(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	(void)l;
+	const json_t *spec = json_object_get(o, "spec");
+	const char *type = jstr(spec, "type") ?: "ClusterIP";
+	size_t i;
+	json_t *in;
+	if (!strcmp(type, "ExternalName")) {
+		sb_adds(out, jstr(spec, "externalName") ?: "");
+		return;
+	}
+	if (!strcmp(type, "LoadBalancer"))
+		json_array_foreach(json_object_get(jat(o, "status", "loadBalancer"), "ingress"), i, in)
+			sb_addf(out, "%s%s", out->len ? "," : "", jstr(in, "ip") ?: jstr(in, "hostname") ?: "");
+	join_strings(json_object_get(spec, "externalIPs"), out);
+	if (!out->len)
+		sb_adds(out, !strcmp(type, "LoadBalancer") ? "<pending>" : "<none>");
+}
+
+static void s_ports(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	size_t i;
+	json_t *p;
+	(void)l;
+	json_array_foreach(jat(o, "spec", "ports"), i, p) {
+		json_int_t np = json_integer_value(json_object_get(p, "nodePort"));
+		sb_addf(out, "%s%lld", i ? "," : "", (long long)json_integer_value(json_object_get(p, "port")));
+		if (np > 0)
+			sb_addf(out, ":%lld", (long long)np);
+		sb_addf(out, "/%s", jstr(p, "protocol") ?: "TCP");
+	}
+	if (!out->len)
+		sb_adds(out, "<none>");
+}
+
+static void s_selector(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	const char *k;
+	json_t *v;
+	(void)l;
+	json_object_foreach(jat(o, "spec", "selector"), k, v)
+		sb_addf(out, "%s%s=%s", out->len ? "," : "", k, json_string_value(v) ?: "");
+	if (!out->len)
+		sb_adds(out, "<none>");
+}
+
+/* kubectl's formatEndpoints: the ready addresses, IP:PORT per port, the first
+ * three and "+ N more..." */
+static void e_endpoints(const struct live *l, const json_t *o, struct sbuf *out)
+{
+	size_t i, k, j, count = 0, shown = 0;
+	json_t *ss, *p, *a;
+	(void)l;
+	json_array_foreach(json_object_get(o, "subsets"), i, ss) {
+		const json_t *addrs = json_object_get(ss, "addresses"), *ports = json_object_get(ss, "ports");
+		size_t nports = json_array_size(ports) ? json_array_size(ports) : 1;
+		for (k = 0; k < nports; k++) {
+			p = json_array_get(ports, k);
+			count += json_array_size(addrs);
+			json_array_foreach(addrs, j, a) {
+				if (shown == 3)
+					break;
+				sb_addf(out, "%s%s", shown++ ? "," : "", jstr(a, "ip") ?: "");
+				if (p)
+					sb_addf(out, ":%lld", (long long)json_integer_value(json_object_get(p, "port")));
+			}
+		}
+	}
+	if (count > shown)
+		sb_addf(out, " + %zu more...", count - shown);
+	if (!out->len)
+		sb_adds(out, "<none>");
+}
+
 static json_t *pod_items(const struct live *l)
 {
 	return json_incref(l->pods);
@@ -568,6 +658,10 @@ static const struct live_kind live_kinds[] = {
 	{ "Node", "node", live_nodes, { { "STATUS", n_status, NULL, NULL, false }, { "ROLES", n_roles, NULL, NULL, false },
 		AGE, { "VERSION", NULL, "status.nodeInfo.kubeletVersion", "", false }, { "INTERNAL-IP", n_ip, NULL, NULL, true },
 		{ "POD-CIDR", NULL, "spec.podCIDR", "<none>", true }, { "PODS", n_pods, NULL, NULL, true } } },
+	{ "Service", "service", live_services, { { "TYPE", NULL, "spec.type", "ClusterIP", false },
+		{ "CLUSTER-IP", s_cluster_ip, NULL, NULL, false }, { "EXTERNAL-IP", s_external_ip, NULL, NULL, false },
+		{ "PORT(S)", s_ports, NULL, NULL, false }, AGE, { "SELECTOR", s_selector, NULL, NULL, true } } },
+	{ "Endpoints", "endpoints", live_endpoints, { { "ENDPOINTS", e_endpoints, NULL, NULL, false }, AGE } },
 };
 
 static const struct live_kind *live_kind(const char *kind)
@@ -745,7 +839,8 @@ int cmd_get(struct cli_args *a)
 			set.nerrors, set.nerrors == 1 ? "" : "s");
 	}
 	if (r == 0) {
-		/* pods, deployments, replicasets and nodes of a cluster come from its nodes */
+		/* pods, deployments, replicasets, nodes, services and endpoints of a cluster
+		 * come from its nodes */
 		bool live = !cli_flag(a, "desired") && !*cli_list(a, "filename") && has_nodes(&set);
 		size_t found = 0;
 		struct query dq = q, lq = q;

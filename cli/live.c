@@ -49,7 +49,7 @@ static char *rfc3339(int64_t t)
 
 /* ---- sorting arrays of objects by metadata.namespace, metadata.name ---- */
 
-static int cmp_meta(const void *x, const void *y)
+int live_cmp_meta(const void *x, const void *y)
 {
 	const json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
 	int c = strcmp(jstr(json_object_get(a, "metadata"), "namespace") ?: "",
@@ -124,7 +124,7 @@ static void build_pods(struct live *l)
 		}
 		free(host);
 	}
-	live_sort(l->pods, cmp_meta);
+	live_sort(l->pods, live_cmp_meta);
 }
 
 int live_open(struct cli_args *a, struct api_set *set, struct live *l)
@@ -335,16 +335,22 @@ static json_t *deployment(const struct live *l, const struct api_object *o)
 	return d;
 }
 
-json_t *live_deployments(const struct live *l)
+json_t *live_of_kind(const struct live *l, const char *kind,
+		     json_t *(*fn)(const struct live *l, const struct api_object *o))
 {
 	json_t *out = json_array();
 	for (size_t i = 0; i < l->set->nobjs; i++) {
 		const struct api_object *o = &l->set->objs[i];
-		if (!o->invalid && !strcmp(o->kind->kind, "Deployment"))
-			json_array_append_new(out, deployment(l, o));
+		if (!o->invalid && !strcmp(o->kind->kind, kind))
+			json_array_append_new(out, fn(l, o));
 	}
-	live_sort(out, cmp_meta);
+	live_sort(out, live_cmp_meta);
 	return out;
+}
+
+json_t *live_deployments(const struct live *l)
+{
+	return live_of_kind(l, "Deployment", deployment);
 }
 
 /* ---- ReplicaSets: gathered in a map "NS/NAME" → {namespace, name, deploy, hash,
@@ -505,7 +511,7 @@ json_t *live_replicasets(const struct live *l)
 	json_object_foreach(map, key, e)
 		json_array_append_new(out, replicaset(l, e));
 	json_decref(map);
-	live_sort(out, cmp_meta);
+	live_sort(out, live_cmp_meta);
 	return out;
 }
 
@@ -549,7 +555,7 @@ json_t *live_nodes(const struct live *l)
 		json_object_set_new(d, "status", live_node_status(l, o->name, n, st));
 		json_array_append_new(out, d);
 	}
-	live_sort(out, cmp_meta);
+	live_sort(out, live_cmp_meta);
 	return out;
 }
 

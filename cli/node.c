@@ -1,4 +1,4 @@
-/* node.c: `gitops node apply|status|check|logs|exec` (the node agent, run over SSH by
+/* node.c: `gitops node apply|status|check|logs|exec|rules` (the node agent, run over SSH by
  * the controller or by hand) and the hidden `gitops shim`. */
 #include "cli/cli.h"
 
@@ -186,10 +186,46 @@ static int node_exec_cmd(struct cli_args *a)
 	return status;
 }
 
+/* The table as nft lists it on stdout; whether it is what the node loaded on stderr. */
+static int node_rules_cmd(struct cli_args *a)
+{
+	if (a->argc != 1)
+		return cli_usage_error(a, "gitops node rules takes no arguments");
+	struct gerr *err = NULL;
+	json_t *report = NULL;
+	struct node_opts o = opts_of(a);
+	if (node_rules(&o, &report, &err) < 0)
+		return cli_fail(err);
+	bool matches = json_is_true(json_object_get(report, "matches"));
+	const char *fmt = cli_str(a, "output");
+	if (fmt && !strcmp(fmt, "json")) {
+		print_json(report);
+	} else {
+		const json_t *loaded = json_object_get(report, "loaded");
+		const char *table = json_string_value(json_object_get(report, "table"));
+		fputs(json_string_value(json_object_get(report, "listing")), stdout);
+		fflush(stdout);
+		if (!json_is_true(json_object_get(report, "network")))
+			fprintf(stderr, "# no network: no plan has given this node Services or policies\n");
+		else if (!json_is_string(json_object_get(loaded, "listing")))
+			fprintf(stderr, "# table %s: nothing loaded yet%s\n", table,
+				json_object_get(loaded, "lastError") ? " (see rules.failed in the journal)" : "");
+		else
+			fprintf(stderr, "# table %s %s what this node loaded at %s (%lld services, %lld policies, "
+				"script sha256 %.12s)\n", table, matches ? "matches" : "DIFFERS from",
+				json_string_value(json_object_get(loaded, "time")),
+				(long long)json_integer_value(json_object_get(loaded, "services")),
+				(long long)json_integer_value(json_object_get(loaded, "policies")),
+				json_string_value(json_object_get(loaded, "digest")));
+	}
+	json_decref(report);
+	return matches ? 0 : 1;
+}
+
 int cmd_node(struct cli_args *a)
 {
 	if (a->argc < 1)
-		return cli_usage_error(a, "name a subcommand: apply, status, check, logs or exec");
+		return cli_usage_error(a, "name a subcommand: apply, status, check, logs, exec or rules");
 	const char *sub = a->argv[0];
 	if (!strcmp(sub, "apply"))
 		return node_apply_cmd(a);
@@ -201,7 +237,9 @@ int cmd_node(struct cli_args *a)
 		return node_logs_cmd(a);
 	if (!strcmp(sub, "exec"))
 		return node_exec_cmd(a);
-	return cli_usage_error(a, "unknown subcommand \"%s\": apply, status, check, logs or exec", sub);
+	if (!strcmp(sub, "rules"))
+		return node_rules_cmd(a);
+	return cli_usage_error(a, "unknown subcommand \"%s\": apply, status, check, logs, exec or rules", sub);
 }
 
 int cmd_shim(struct cli_args *a)

@@ -114,7 +114,7 @@ _gitops() {
             --timeout) return ;;
         esac
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --prune --allow-empty --namespace --revision --to-revision --timeout" -- "$cur"))
+            COMPREPLY=($(compgen -W "--help --repo --ref --path --state-dir --no-fetch --ssh-config --parallel --ssh-timeout --accept-new-host-keys --prune --allow-empty --namespace --revision --to-revision --commit --push --timeout" -- "$cur"))
         else
             COMPREPLY=($(compgen -W " status history undo pause resume" -- "$cur"))
         fi
@@ -232,7 +232,7 @@ _gitops() {
         if [[ "$cur" == -* ]]; then
             COMPREPLY=($(compgen -W "--help --state-dir --run-dir --runtime --output --since --cluster-hash --container --tail --follow --tty" -- "$cur"))
         else
-            COMPREPLY=($(compgen -W " apply status check logs exec" -- "$cur"))
+            COMPREPLY=($(compgen -W " apply status check logs exec rules" -- "$cur"))
         fi
         ;;
     completion)

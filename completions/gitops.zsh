@@ -133,6 +133,8 @@ _gitops() {
             '-n[the namespace (default\: default)]:NS:' \
             '--revision[history\: show the template of revision N]:N:' \
             '--to-revision[undo\: the revision to go back to (default\: the previous one)]:N:' \
+            '--commit[undo\: also commit the revert to the branch read (libgit2)]' \
+            '--push[undo\: commit and push the branch to its remote (origin, or the URL)]' \
             '--timeout[status\: give up after this long (default 10m)]:DURATION:' \
             '*:arg:( status history undo pause resume)'
         ;;
@@ -245,7 +247,7 @@ _gitops() {
             '-f[logs\: keep printing new lines]' \
             '--tty[exec\: allocate a terminal (runc exec -t)]' \
             '-t[exec\: allocate a terminal (runc exec -t)]' \
-            '*:arg:( apply status check logs exec)'
+            '*:arg:( apply status check logs exec rules)'
         ;;
     completion)
         _arguments -s \

@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev git
 libgit2-dev libyaml-dev libjansson-dev libssl-dev libcurl4-openssl-dev libnftables-dev
 libcmocka-dev bats python3 python3-yaml python3-kubernetes
-nftables iproute2 runc containernetworking-plugins skopeo umoci
+nftables iproute2 runc containernetworking-plugins skopeo umoci dnsmasq-base
 docker-registry busybox-static openssh-server openssh-client
 sqlite3 libsqlite3-dev ansible-core curl procps psmisc bc"
 missing=""

@@ -525,18 +525,22 @@ static void helper_chains(struct np_ctx *c, struct sbuf *o)
 {
 	sb_adds(o, "\tchain services {\n");
 	if (c->have_cluster_cidr)
-		sb_addf(o, "\t\tip daddr @cluster-ips ip saddr != %s jump mark-for-masquerade\n",
+		sb_addf(o, "\t\tip saddr != %s ip daddr @cluster-ips jump mark-for-masquerade\n",
 			c->cluster_cidr_text);
 	sb_adds(o, "\t\tip daddr . meta l4proto . th dport vmap @service-ips\n"
 		   "\t\tip daddr @node-ips meta l4proto . th dport vmap @service-nodeports\n\t}\n\n");
 	sb_addf(o, "\tchain masquerading {\n"
-		   "\t\tct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade\n"
-		   "\t\tmeta mark & 0x%08x == 0 return\n"
+		   "\t\tct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade\n");
+	if (c->have_cluster_cidr) /* pods reaching out of the cluster (ip-masq-agent's default) */
+		sb_addf(o, "\t\tip saddr %s ip daddr != %s jump mark-for-masquerade\n", c->cluster_cidr_text,
+			c->cluster_cidr_text);
+	sb_addf(o, "\t\tmeta mark & 0x%08x == 0 return\n"
 		   "\t\tmeta mark set meta mark xor 0x%08x\n"
 		   "\t\tmasquerade fully-random\n\t}\n\n"
 		   "\tchain mark-for-masquerade {\n\t\tmeta mark set meta mark or 0x%08x\n\t}\n\n",
 		NETPOL_MASQ_MARK, NETPOL_MASQ_MARK, NETPOL_MASQ_MARK);
 	sb_adds(o, "\tchain endpoints-check {\n"
+		   "\t\tct status dnat return\n"
 		   "\t\tip daddr . meta l4proto . th dport vmap @no-endpoint-services\n"
 		   "\t\tip daddr @node-ips meta l4proto . th dport vmap @no-endpoint-nodeports\n"
 		   "\t\tip daddr @cluster-ips reject\n\t}\n\n"

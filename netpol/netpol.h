@@ -27,7 +27,9 @@
  *   "clusterCIDR" every pod's range (optional): a connection to a ClusterIP from
  *                 outside it is masqueraded, and pods reaching an
  *                 externalTrafficPolicy=Local service from outside in keep the
- *                 cluster-wide endpoints (kube-proxy's local-traffic detector)
+ *                 cluster-wide endpoints (kube-proxy's local-traffic detector);
+ *                 pod traffic leaving it is masqueraded (ip-masq-agent's default;
+ *                 the CNI plugin does not masquerade, so pods see pods' addresses)
  *   "services"    [ {
  *       "namespace", "name"             [A-Za-z0-9_.-]+ (they end up in chain names)
  *       "type"                          ClusterIP (default) | NodePort | LoadBalancer
@@ -87,7 +89,9 @@
  *   ClientIP affinity: one timeout set per endpoint (`aff-…`), checked first,
  *   refreshed on every new connection.
  *   Masquerade at postrouting (srcnat) of packets marked NETPOL_MASQ_MARK and of
- *   hairpin connections (client is the endpoint: `@hairpin-endpoints`).
+ *   hairpin connections (client is the endpoint: `@hairpin-endpoints`, this node's
+ *   endpoints only: a remote endpoint never hairpins here). New connections skip
+ *   `endpoints-check` once DNATed (`ct status dnat return`).
  *   filter input/forward/output (priority filter) jump `endpoints-check` for new
  *   connections: services with no endpoints `reject` (ICMP port unreachable,
  *   as kube-proxy), Local policy with no local endpoint: drop, any other port of
@@ -130,6 +134,20 @@
  * Returns 0, or -1 with *err set ("services[2] (ns/web): ports[0]: …") and `out`
  * untouched. */
 int netpol_compile(const json_t *input, struct sbuf *out, struct gerr **err);
+
+/* The change from the table netpol_compile(old_input) loads to the one
+ * netpol_compile(new_input) loads, as one transaction appended to `out`
+ * (netpol/delta.c): new sets and chains, changed chains flushed and refilled,
+ * elements deleted and added, removed chains and sets deleted. Unchanged objects
+ * are not touched (ClientIP affinity entries of unchanged endpoints survive).
+ * Returns 0: `out` holds the delta (nothing at all when the tables are equal;
+ * it applies only to a kernel table that is exactly old's: on a failed load,
+ * load the whole table); 1: `out` holds the whole table of new_input, because no
+ * delta expresses the change (the table name, a base chain or a set's declaration
+ * changed; old_input does not compile) or the delta would be larger; -1: new_input
+ * does not compile, *err set and `out` untouched. Both inputs are compiled in full. */
+int netpol_compile_delta(const json_t *old_input, const json_t *new_input,
+			 struct sbuf *out, struct gerr **err);
 
 #ifdef NETPOL_INTERNAL
 /* ---- internal to the netpol sources, not part of the public surface ------------------ */

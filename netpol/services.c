@@ -268,7 +268,8 @@ static void lb_chain(struct np_ctx *c, const char *name, const struct sport *p,
 		if (i + 1 < n)
 			sb_addf(o, "numgen random mod %zu 0 ", n - i);
 		dnat(o, p, &eps[i]);
-		*(uint32_t *)NP_PUSH(&c->arena, c->hairpin) = eps[i].ip;
+		if (eps[i].local) /* only a pod of this node can reach itself through it */
+			*(uint32_t *)NP_PUSH(&c->arena, c->hairpin) = eps[i].ip;
 	}
 	sb_adds(o, "\t}\n\n");
 }

@@ -57,6 +57,7 @@ struct rc_world {
 	struct rc_pod *pods;       /* observed */
 	size_t npods, apods;
 	json_t *new_pods;          /* array of {node index, pod entry} made this pass */
+	struct rc_net *net;        /* the network of the plans (network.c), after rc_services */
 	int64_t now;               /* seconds since the epoch */
 	bool prune;
 	struct sbuf log;           /* what the pass decided, for --dry-run and diff */
@@ -75,6 +76,16 @@ int64_t rc_duration_s(const struct rc_world *w, const char *key);
  * Deployment: {namespace, name, revision, desired, replicas, updated, ready, available,
  * complete, deadlineExceeded, since}. */
 int rc_workloads(struct rc_world *w, json_t **ret_rollouts, struct gerr **err);
+
+/* network.c: allocate ClusterIPs and NodePorts (svc_allocate), then build the
+ * network every plan carries from the plans' pods (call after rc_workloads);
+ * records its hash in the cluster state, adding "~ network" to the changes of
+ * every reachable node when it differs. *ret_network (may be NULL) gets a new
+ * reference to the shared view (reconcile.h, rc_result.network). */
+int rc_services(struct rc_world *w, json_t **ret_network, struct gerr **err);
+/* Node n's network object for its plan (new reference), NULL before rc_services. */
+json_t *rc_network_for(const struct rc_world *w, const struct rc_node *n);
+void rc_world_network_release(struct rc_world *w);
 
 /* plan.c */
 json_t *rc_plan_for(const struct rc_world *w, const struct rc_node *n);

@@ -253,6 +253,7 @@ void rc_world_release(struct rc_world *w)
 		json_decref(w->pods[i].annotations);
 	}
 	free(w->pods);
+	rc_world_network_release(w);
 	json_decref(w->cluster);
 	json_decref(w->new_pods);
 	sb_release(&w->log);

@@ -53,16 +53,17 @@ static void save_cache(const char *state, const json_t *cluster)
 	free(path);
 }
 
-/* Read every node's status; merge the cluster state they carry. */
-static int read_statuses(struct rc_world *w, const struct ssh_opts *so, const char *state, struct gerr **err)
+/* Read every node's status; merge the cluster state they carry (a node that has
+ * the cached version leaves it out: it gets the cache). */
+static int read_statuses(struct rc_world *w, const struct ssh_opts *so, json_t *cache, const char *hash,
+			 struct gerr **err)
 {
-	char *hash = NULL;
-	json_t *cache = load_cache(state, &hash);
 	const char *cmd[] = { "gitops", "node", "status", "-o", "json", hash ? "--cluster-hash" : NULL, hash, NULL };
 	struct ssh_job *jobs = xcalloc(w->nnodes + 1, sizeof(*jobs));
 	for (size_t i = 0; i < w->nnodes; i++)
 		jobs[i] = (struct ssh_job){ .name = w->nodes[i].name, .dest = w->nodes[i].ssh, .remote = cmd };
 	int r = ssh_run_all(so, jobs, w->nnodes, err);
+	bool cache_merged = false;
 	for (size_t i = 0; r == 0 && i < w->nnodes; i++) {
 		struct rc_node *n = &w->nodes[i];
 		json_t *st = jobs[i].status == 0 ? json_loadb(jobs[i].out.buf, jobs[i].out.len, 0, NULL) : NULL;
@@ -76,16 +77,18 @@ static int read_statuses(struct rc_world *w, const struct ssh_opts *so, const ch
 		} else {
 			n->status = st;
 			n->reachable = true;
-			if (!json_object_get(st, "cluster") && cache)
+			bool cached = !json_object_get(st, "cluster") && cache;
+			if (cached)
 				json_object_set(st, "cluster", cache); /* it has what we cached */
-			cluster_merge(w->cluster, json_object_get(st, "cluster"));
+			/* merging is idempotent: the cache once is enough (66 KB at 20 nodes) */
+			if (!cached || !cache_merged)
+				cluster_merge(w->cluster, json_object_get(st, "cluster"));
+			cache_merged |= cached;
 		}
 	}
 	for (size_t i = 0; i < w->nnodes; i++)
 		ssh_job_release(&jobs[i]);
 	free(jobs);
-	json_decref(cache);
-	free(hash);
 	return r;
 }
 
@@ -119,12 +122,15 @@ static void change(struct rc_node *n, char sign, const json_t *pod)
 		json_string_value(json_object_get(pod, "name")) ?: ""));
 }
 
-static bool node_changes(struct rc_world *w, struct rc_node *n)
+/* cache_same: whether the cached cluster state (which the nodes that had it got in
+ * read_statuses) equals the new one; compared once, not once per node. */
+static bool node_changes(struct rc_world *w, struct rc_node *n, const json_t *cache, bool cache_same)
 {
 	const json_t *have = json_object_get(n->status, "pods");
+	const json_t *cs = json_object_get(n->status, "cluster");
 	size_t i, k;
 	json_t *p, *q;
-	bool differ = !json_equal(json_object_get(n->status, "cluster"), w->cluster);
+	bool differ = cs && cs == cache ? !cache_same : !json_equal(cs, w->cluster);
 	json_array_foreach(n->plan_pods, i, p) {
 		const json_t *match = NULL;
 		json_array_foreach((json_t *)have, k, q)
@@ -229,9 +235,11 @@ int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit
 	};
 	char *control = NULL;
 	struct ssh_opts so = ssh_of(o, &control);
+	char *hash = NULL;
+	json_t *cache = load_cache(o->state_dir, &hash);
 	int r = rc_world_nodes(&w, err);
 	if (r == 0)
-		r = read_statuses(&w, &so, o->state_dir, err);
+		r = read_statuses(&w, &so, cache, hash, err);
 	if (r == 0) {
 		const char *key;
 		json_t *v;
@@ -240,18 +248,22 @@ int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit
 		rc_world_observe(&w);
 		r = rc_workloads(&w, &ret->rollouts, err);
 	}
+	if (r == 0)
+		r = rc_services(&w, &ret->network, err); /* ClusterIPs, NodePorts, the plans' network */
 	if (r == 0) {
 		record_pod_lists(&w);
 		if (!o->dry_run)
 			cluster_set(w.cluster, "sync", json_pack("{s:s?, s:s?}", "commit", commit, "subject", subject));
 		bool *dirty = xcalloc(w.nnodes + 1, sizeof(*dirty));
+		bool cache_same = json_equal(cache, w.cluster);
 		for (size_t i = 0; i < w.nnodes; i++) {
-			dirty[i] = w.nodes[i].reachable && node_changes(&w, &w.nodes[i]);
+			dirty[i] = w.nodes[i].reachable && node_changes(&w, &w.nodes[i], cache, cache_same);
 			ret->changed |= dirty[i];
 		}
 		if (!o->dry_run) {
 			apply_plans(&w, &so, dirty, err);
-			save_cache(o->state_dir, w.cluster);
+			if (!cache_same) /* a no-op pass writes nothing */
+				save_cache(o->state_dir, w.cluster);
 		}
 		free(dirty);
 		ret->nodes = node_results(&w);
@@ -262,6 +274,8 @@ int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit
 			json_array_append(ret->statuses, w.nodes[i].status ? w.nodes[i].status : json_null());
 	}
 	rc_world_release(&w);
+	json_decref(cache);
+	free(hash);
 	free(control);
 	return r;
 }
@@ -273,5 +287,6 @@ void rc_result_release(struct rc_result *r)
 	json_decref(r->pending);
 	json_decref(r->cluster);
 	json_decref(r->statuses);
+	json_decref(r->network);
 	memset(r, 0, sizeof(*r));
 }

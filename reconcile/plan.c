@@ -1,5 +1,6 @@
 /* plan.c: the plan of one node (docs/node-protocol.md) — its pods, each with the
- * data of the ConfigMaps and Secrets it references, and the cluster state. */
+ * data of the ConfigMaps and Secrets it references, the cluster state, and the
+ * network (network.c). */
 #include "reconcile/internal.h"
 
 #include <fcntl.h>
@@ -148,7 +149,25 @@ json_t *rc_plan_for(const struct rc_world *w, const struct rc_node *n)
 	for (char *t = strtok(list, ", "); t; t = strtok(NULL, ", "))
 		json_array_append_new(regs, json_string(t));
 	free(list);
-	return json_pack("{s:i, s:s, s:s?, s:s, s:o, s:O, s:O}", "protocol", 1, "node", n->name, "podCIDR",
-			 n->pod_cidr, "clusterDomain", rc_setting(w, "clusterDomain"), "insecureRegistries",
-			 regs, "cluster", w->cluster, "pods", n->plan_pods);
+	json_t *plan = json_pack("{s:i, s:s, s:s?, s:s, s:s, s:o, s:O, s:O}", "protocol", 1, "node", n->name, "podCIDR",
+				 n->pod_cidr, "clusterDomain", rc_setting(w, "clusterDomain"), "dnsServer",
+				 rc_setting(w, "dnsServer"), "insecureRegistries", regs, "cluster", w->cluster, "pods",
+				 n->plan_pods);
+	json_t *mirrors = json_object();   /* registryMirrors "docker.io=HOST:PORT,..." */
+	list = xstrdup(rc_setting(w, "registryMirrors") ?: "");
+	for (char *t = strtok(list, ", "); t; t = strtok(NULL, ", ")) {
+		char *eq = strchr(t, '=');
+		if (eq) {
+			*eq = '\0';
+			json_object_set_new(mirrors, t, json_string(eq + 1));
+		}
+	}
+	free(list);
+	if (json_object_size(mirrors))
+		json_object_set(plan, "registryMirrors", mirrors);
+	json_decref(mirrors);
+	json_t *net = rc_network_for(w, n);
+	if (net)
+		json_object_set_new(plan, "network", net);
+	return plan;
 }

@@ -130,8 +130,38 @@ void deploy_history_prune(const struct deploy_view *d, const struct rs_view *rs,
 char *pod_template_hash(const json_t *template_spec);
 char *name_suffix(const char *seed);
 
-/* ---- the controller (pass.c) ------------------------------------------------ */
+/* ---- Services: ClusterIPs and NodePorts (services.c) ------------------------- */
 struct api_set;
+
+/* Allocations live in the replicated cluster state, one key per Service, so that
+ * a controller with an empty state directory gets the same values back:
+ *   "service/NS/NAME" → {"clusterIP": "10.96.0.17" | "None" (headless) | "" (ExternalName),
+ *                        "nodePorts": {"80": 30080}   (by service port number; only
+ *                                                     NodePort and LoadBalancer),
+ *                        "time": when the Service was first seen (epoch seconds)} */
+#define SVC_KEY_PREFIX "service/"
+
+/* Allocate for every valid Service of desired (validated, defaulted) and record
+ * the results in cluster (store/cluster.c entries):
+ *   ClusterIP  spec.clusterIP when given (inside serviceCIDR: api/ validates it and
+ *              that no two Services claim one); else the recorded one while it is
+ *              still inside serviceCIDR and no explicit one took it; else the first
+ *              free address from a hash of NS/NAME on. Never the network, first or
+ *              broadcast address of serviceCIDR. Headless ("None") and ExternalName
+ *              Services get none.
+ *   NodePort   for each port of a NodePort or LoadBalancer Service (unless
+ *              allocateLoadBalancerNodePorts is false): spec.ports[].nodePort when
+ *              given, else recorded, else the first free port of nodePortRange from a
+ *              hash of NS/NAME/PORT on. Ports of one number share one NodePort.
+ * Records of Services that left desired are removed. Returns 0, or -1 with err
+ * (cluster untouched) when a range is exhausted, a setting is unusable, or an
+ * explicit value is outside its range or claimed twice (only possible when
+ * desired was not validated). */
+int svc_allocate(const struct api_set *desired, json_t *cluster, int64_t now, struct gerr **err);
+/* The record of Service ns/name in cluster (borrowed), or NULL. */
+const json_t *svc_allocation(const json_t *cluster, const char *ns, const char *name);
+
+/* ---- the controller (pass.c) ------------------------------------------------ */
 
 struct rc_opts {
 	const char *state_dir;     /* the controller's: SSH control sockets */
@@ -152,6 +182,10 @@ struct rc_result {
 	json_t *pending;   /* [{namespace, name, pending}]: pods no node could take, and why */
 	json_t *cluster;   /* the merged cluster state after the pass */
 	json_t *statuses;  /* each node's status (null when unreachable), in node order */
+	json_t *network;   /* the cluster's network as the plans carry it, seen from no node
+			    * (network.c): settings, namespaces, pods (all "local": false,
+			    * those without an IP too), services with every endpoint
+			    * ("node", "ready"; "ip" when known), policies */
 	bool changed;      /* some node got a new plan (or would, with dry_run) */
 };
 

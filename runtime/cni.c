@@ -56,18 +56,21 @@ int netns_delete(const char *name, struct gerr **err)
 }
 
 /* ptp + host-local over the pod CIDR: every pod gets a veth with a /32 route on
- * the node, so pod-to-pod traffic crosses the node's forward hook (NetworkPolicy). */
+ * the node, so pod-to-pod traffic crosses the node's forward hook (NetworkPolicy).
+ * No ipMasq: the plugin's rule would masquerade pod traffic to other nodes' pods,
+ * and NetworkPolicy there would see the node's address instead of the pod's. Our
+ * nftables table masquerades only what leaves the cluster CIDR (netpol/netpol.h). */
 static json_t *default_conflist(const struct node_paths *p, const char *pod_cidr)
 {
 	return json_pack("{s:s, s:s, s:b, s:[{s:s, s:b, s:i, s:{s:s, s:[[{s:s}]], s:[{s:s}], s:s}}]}",
 			 "cniVersion", "1.0.0", "name", "gitops", GENERATED_MARK, 1, "plugins",
-			 "type", "ptp", "ipMasq", 1, "mtu", 1500, "ipam", "type", "host-local",
+			 "type", "ptp", "ipMasq", 0, "mtu", 1500, "ipam", "type", "host-local",
 			 "ranges", "subnet", pod_cidr, "routes", "dst", "0.0.0.0/0", "dataDir",
 			 p->cni_data);
 }
 
 /* The node's conflist: the user's file as it is, or ours (rewritten when the pod
- * CIDR changed). */
+ * CIDR or our recipe changed). */
 static json_t *load_conflist(const struct node_paths *p, const char *pod_cidr, struct gerr **err)
 {
 	json_t *conf = NULL;
@@ -77,13 +80,12 @@ static json_t *load_conflist(const struct node_paths *p, const char *pod_cidr, s
 			return NULL;
 		if (!json_is_true(json_object_get(conf, GENERATED_MARK)))
 			return conf;
-		const char *have = json_string_value(json_object_get(
-			json_array_get(json_array_get(json_object_get(json_object_get(
-				json_array_get(json_object_get(conf, "plugins"), 0), "ipam"), "ranges"), 0), 0),
-			"subnet"));
-		if (have && !strcmp(have, pod_cidr))
+		json_t *want = default_conflist(p, pod_cidr);
+		bool same = json_equal(conf, want);
+		json_decref(want);
+		if (same)
 			return conf;
-		json_decref(conf);
+		json_decref(conf);   /* ours, of another pod CIDR or an older recipe */
 	}
 	conf = default_conflist(p, pod_cidr);
 	char *dir = xstrdup(p->cni_conf);

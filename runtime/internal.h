@@ -85,16 +85,43 @@ struct oci_input {
 /* The complete config.json for runc (process, root, mounts, hostname, namespaces
  * joining the pod's netns, cgroupsPath, resources, security context, rlimits). */
 int oci_config(const struct oci_input *in, json_t **ret_config, struct gerr **err);
+
+/* ---- environment and command line (env.c) ---- */
 /* The container's environment as "K=V" strings, in Kubernetes' order: image env,
- * then envFrom, then env (later wins), the controller's env, with $(VAR) expansion
- * of env values, configMapKeyRef/secretKeyRef/fieldRef/resourceFieldRef resolved
- * from pod.json. A missing non-optional key is an error (CreateContainerConfigError). */
+ * then envFrom, then env (later wins), then the Services' variables and the
+ * controller's env (spec.json "env", applied over the Services') for names the
+ * container did not set, with $(VAR) expansion of env values,
+ * configMapKeyRef/secretKeyRef/fieldRef/resourceFieldRef resolved from pod.json. A
+ * missing non-optional key is an error (CreateContainerConfigError).
+ * network: the node's network.json (borrowed; NULL: no Services): for every Service
+ * of the pod's namespace with a ClusterIP (unless spec.enableServiceLinks is false),
+ * and default/kubernetes always, the kubelet's {SVC}_SERVICE_HOST,
+ * {SVC}_SERVICE_PORT[_{PORT_NAME}] and Docker link variables {SVC}_PORT[_{N}_{PROTO}
+ * [_PROTO|_PORT|_ADDR]]. */
+int env_container(const json_t *pod, const json_t *spec, const json_t *image_config,
+		  const json_t *network, json_t **ret_env, struct gerr **err);
+/* env_container without Services. */
 int oci_env(const json_t *pod, const json_t *spec, const json_t *image_config,
 	    json_t **ret_env, struct gerr **err);
+/* The node's STATE/network.json for a pod directory STATE/pods/UID: *ret is a new
+ * reference, or NULL when the node has none (or pod_dir is not under a pods/). */
+int env_network_load(const char *pod_dir, json_t **ret, struct gerr **err);
 /* command/args with $(VAR) expansion against env, and the image's Entrypoint/Cmd,
  * as Kubernetes combines them. */
 int oci_args(const json_t *spec, const json_t *image_config, const json_t *env,
 	     json_t **ret_args, struct gerr **err);
+/* Kubernetes' $(VAR) expansion: "$$" is "$", "$(NAME)" the first of maps that has
+ * NAME (else kept as written). Caller frees. */
+char *env_expand(const char *in, const json_t *const *maps, size_t nmaps);
+/* "K=V" strings → an object K → V (first position, last value). New reference. */
+json_t *env_object(const json_t *env);
+/* The pod's hostname (spec.hostname or its name, at most 63 characters; the node's
+ * for hostNetwork). Caller frees. */
+char *pod_hostname(const json_t *pod);
+/* resources.<kind>.<name> of container c in milli-units (0 when absent); requests
+ * default to limits. */
+int resource_milli(const json_t *c, const char *kind, const char *name, int64_t *ret,
+		   struct gerr **err);
 
 /* ---- volumes (volume.c) ---- */
 /* Create every volume of the pod under POD/volumes (tmpfs for secrets and
@@ -162,6 +189,49 @@ int pod_find(const struct node_paths *p, const char *want, char **ret_dir, json_
 	     struct gerr **err);
 /* POD/pod.json with the secrets merged back in; NULL with err on failure. */
 json_t *pod_load(const char *pod_dir, struct gerr **err);
+
+/* ---- cluster DNS (dns.c) ---- */
+/* Make this node's cluster DNS answer for network (the node's network.json with its
+ * own pod IPs and readiness filled in, borrowed): one dnsmasq listening only on
+ * network.dnsServer (default DNS_DEFAULT_SERVER) port 53, UDP and TCP, an address
+ * of the dummy link DNS_LINK, answering from STATE/dns/hosts (Services, headless
+ * endpoints, pods' hostname.subdomain names under network.clusterDomain) and
+ * forwarding every other name outside the cluster domain to the nameservers of the
+ * node's /etc/resolv.conf. Cheap when nothing changed (no restart, no signal): a
+ * changed hosts or servers file (names, domain, upstreams) is re-read on SIGHUP; a
+ * changed address restarts it; a dead one is started again. The pid file is
+ * STATE/dns/dnsmasq.pid. The address is the one pods' resolv.conf names (node.c). */
+#define DNS_DEFAULT_SERVER "169.254.20.10"
+#define DNS_LINK "gitops-dns"
+int dns_update(const json_t *network_filled, const char *state_dir, struct gerr **err);
+/* Start the cluster DNS again if it died, with what the last dns_update left (no
+ * network needed: a pid file and /proc read when it runs; a no-op on a node that
+ * never had one). For `node status`. */
+int dns_ensure(const char *state_dir, struct gerr **err);
+
+/* ---- Services and NetworkPolicy rules (network.c) ---- */
+/* STATE/network.json is the last plan's `network`; the rules are compiled from it
+ * with the node's own addresses, pod IPs and readiness filled in and loaded by the
+ * gitops-nft child process (never linked). Every refresh then calls dns_update().
+ * Journal: rules.loaded, rules.drift, rules.failed (docs/node-protocol.md). */
+/* Save the plan's network (an object; anything else: nothing) when it changed. */
+int network_save(const struct node_paths *p, const json_t *network, struct gerr **err);
+/* Whether the node has a network.json (without it, nothing here does anything). */
+bool network_present(const struct node_paths *p);
+/* Compile and load the rules if they or the table changed, after any refresh
+ * running now (requests that wait together are served by one). reason: "plan" or
+ * "readiness" ("drift" when the table was found changed). j: the open journal, or
+ * NULL. -1 with err when compiling or loading failed (journalled as rules.failed,
+ * once per distinct message). No network.json: 0. */
+int network_refresh(const struct node_paths *p, struct journal *j, const char *reason,
+		    struct gerr **err);
+/* node status: has someone changed our table? One netlink round trip when not;
+ * when the nftables generation moved, list and compare, reload on drift. Never
+ * fails and never waits (a running refresh checks for itself). */
+void network_check_drift(const struct node_paths *p);
+/* A shim's container changed readiness: refresh in a forked child (reaped by the
+ * caller's wait loop) that never takes the caller down. */
+void network_refresh_spawn(const struct node_paths *p);
 
 /* ---- misc (util.c) ---- */
 /* Now as RFC 3339 UTC with seconds ("2026-11-22T05:01:02Z"). Caller frees. */

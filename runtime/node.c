@@ -1,6 +1,7 @@
-/* node.c: `gitops node apply` — converge this node to a plan: create pods (netns,
- * CNI, volumes, one shim per container), restart containers whose hash changed,
- * remove pods the plan no longer lists — and the pod bookkeeping it needs. */
+/* node.c: `gitops node apply` — converge this node to a plan: remove pods the plan no
+ * longer lists, restart containers whose hash changed, create new pods' sandboxes
+ * (netns, CNI, volumes), load the network rules (network.c) with them in, then start
+ * the new pods' containers (one shim each) — and the pod bookkeeping it needs. */
 #include "runtime/internal.h"
 
 #include <dirent.h>
@@ -122,6 +123,14 @@ static int write_etc(const json_t *pod, const json_t *plan, const char *dir, str
 	const char *dns = json_string_value(json_object_get(plan, "dnsServer"));
 	const char *domain = json_string_value(json_object_get(plan, "clusterDomain"));
 	const char *ns = json_string_value(json_object_get(pod, "namespace"));
+	const json_t *net = json_object_get(plan, "network");
+	if (json_is_object(net)) { /* the node's own resolver (dns.c) */
+		dns = json_string_value(json_object_get(net, "dnsServer"));
+		if (!dns || !*dns)
+			dns = DNS_DEFAULT_SERVER;
+		if (json_string_value(json_object_get(net, "clusterDomain")))
+			domain = json_string_value(json_object_get(net, "clusterDomain"));
+	}
 	if (!domain)
 		domain = "cluster.local";
 	if (dns)
@@ -293,6 +302,21 @@ static int remove_pod(const struct node_paths *p, struct journal *j, const char 
 	return 0;
 }
 
+/* Leave a record of why a pod failed; the next apply removes it and tries again. */
+static void pod_failed(const json_t *pod, const char *dir, const char *reason, struct gerr **err)
+{
+	gerr_wrap(err, "pod %s/%s", json_string_value(json_object_get(pod, "namespace")),
+		  json_string_value(json_object_get(pod, "name")));
+	json_t *why = json_pack("{s:s, s:s}", "reason", reason, "message", err && *err ? (*err)->msg : "failed");
+	char *path = xasprintf("%s/error.json", dir);
+	mkdir_p(dir, 0700, NULL);
+	json_save_atomic(path, why, 0644, NULL);
+	write_pod_json(pod, dir, NULL);
+	free(path);
+	json_decref(why);
+}
+
+/* The first half of creating a pod: its sandbox (netns and IP, volumes, pod.json). */
 static int create_pod(const struct node_paths *p, struct journal *j, const json_t *plan, json_t *pod,
 		      struct gerr **err)
 {
@@ -344,21 +368,20 @@ static int create_pod(const struct node_paths *p, struct journal *j, const json_
 		journal_append(j, "pod.created", text, strlen(text), NULL, NULL);
 		free(text);
 		json_decref(body);
-		r = each_container(p, dir, pod, start_container, pod, err);
 	}
-	if (r < 0) {
-		/* leave a record of why; the next apply removes it and tries again */
-		gerr_wrap(err, "pod %s/%s", json_string_value(json_object_get(pod, "namespace")),
-			  json_string_value(json_object_get(pod, "name")));
-		json_t *why = json_pack("{s:s, s:s}", "reason", "CreatePodSandboxError", "message",
-					err && *err ? (*err)->msg : "failed");
-		char *path = xasprintf("%s/error.json", dir);
-		mkdir_p(dir, 0700, NULL);
-		json_save_atomic(path, why, 0644, NULL);
-		write_pod_json(pod, dir, NULL);
-		free(path);
-		json_decref(why);
-	}
+	if (r < 0)
+		pod_failed(pod, dir, "CreatePodSandboxError", err);
+	free(dir);
+	return r;
+}
+
+/* The second half of creating a pod: its containers, once its rules are loaded. */
+static int start_pod(const struct node_paths *p, json_t *pod, struct gerr **err)
+{
+	char *dir = pod_path(p, json_string_value(json_object_get(pod, "uid")));
+	int r = each_container(p, dir, pod, start_container, pod, err);
+	if (r < 0)
+		pod_failed(pod, dir, "CreatePodSandboxError", err);
 	free(dir);
 	return r;
 }
@@ -577,7 +600,17 @@ static const json_t *find_pod(const json_t *plan, const char *uid)
 	return NULL;
 }
 
-static int converge(const struct node_paths *p, struct journal *j, json_t *plan, struct gerr **err)
+/* One pod failing never stops the others; its status says why. */
+static void pod_error(struct gerr **e)
+{
+	if (*e)
+		fprintf(stderr, "gitops: %s\n", (*e)->msg);
+	gerr_clear(e);
+}
+
+/* Remove the pods the plan does not list, update the others, create the sandboxes
+ * of new ones (listed in fresh: their containers start after the rules). */
+static void converge_pods(const struct node_paths *p, struct journal *j, json_t *plan, json_t *fresh)
 {
 	const char *cidr = json_string_value(json_object_get(plan, "podCIDR"));
 	struct strvec have = STRVEC_INIT;
@@ -602,21 +635,55 @@ static int converge(const struct node_paths *p, struct journal *j, json_t *plan,
 			cur = NULL;
 		}
 		r = cur ? update_pod(p, cur, pod, &e) : create_pod(p, j, plan, pod, &e);
-		if (r < 0) {
-			/* one pod failing never stops the others; its status says why */
-			fprintf(stderr, "gitops: %s\n", e ? e->msg : "pod failed");
-			gerr_clear(&e);
-		}
+		if (r == 0 && !cur)
+			json_array_append(fresh, pod);
+		pod_error(&e);
 		json_decref(cur);
 		free(dir);
 	}
 	strvec_clear(&have);
+}
+
+/* The network rules with every new pod in them, then the new pods' containers: a
+ * new pod is isolated from its first packet. When the rules cannot be loaded, the
+ * new pods wait (NetworkRulesError) and the next apply tries again. */
+static void converge_network(const struct node_paths *p, struct journal *j, const json_t *plan,
+			     const json_t *fresh)
+{
+	struct gerr *e = NULL, *ne = NULL;
+	int nr = network_save(p, json_object_get(plan, "network"), &ne);
+	if (nr == 0)
+		nr = network_refresh(p, j, "plan", &ne);
+	if (nr < 0)
+		fprintf(stderr, "gitops: %s\n", ne ? ne->msg : "network rules failed");
+	size_t i;
+	json_t *pod;
+	json_array_foreach(fresh, i, pod) {
+		if (nr < 0) {
+			char *dir = pod_path(p, json_string_value(json_object_get(pod, "uid")));
+			gerr_set(&e, GERR_FAIL, "%s", ne ? ne->msg : "network rules failed");
+			pod_failed(pod, dir, "NetworkRulesError", &e);
+			free(dir);
+		} else {
+			start_pod(p, pod, &e);
+		}
+		pod_error(&e);
+	}
+	gerr_free(ne);
+}
+
+static int converge(const struct node_paths *p, struct journal *j, json_t *plan, struct gerr **err)
+{
+	json_t *fresh = json_array();
+	converge_pods(p, j, plan, fresh);
+	converge_network(p, j, plan, fresh);
+	json_decref(fresh);
 	(void)err;
 	return 0;
 }
 
-/* Registries the plan says are plain HTTP reach the shims (and image.c) through
- * the environment the shims inherit. */
+/* Registries the plan says are plain HTTP, and registry mirrors, reach the shims
+ * (and image.c) through the environment the shims inherit. */
 static void export_registries(const json_t *plan)
 {
 	struct sbuf list = SBUF_INIT;
@@ -630,6 +697,14 @@ static void export_registries(const json_t *plan)
 			sb_addf(&list, "%s%s", list.len ? "," : "", json_string_value(r));
 	if (list.len)
 		setenv("GITOPS_INSECURE_REGISTRIES", list.buf, 1);
+	sb_reset(&list);
+	const char *key;
+	json_t *m;
+	json_object_foreach(json_object_get(plan, "registryMirrors"), key, m)
+		if (json_string_value(m))
+			sb_addf(&list, "%s%s=%s", list.len ? "," : "", key, json_string_value(m));
+	if (list.len)
+		setenv("GITOPS_REGISTRY_MIRRORS", list.buf, 1);
 	sb_release(&list);
 }
 

@@ -1,10 +1,16 @@
 /* probe.c: one probe or lifecycle handler action — exec through `runc exec` (an argv
  * straight from the manifest, never a shell), tcpSocket with a non-blocking
- * connect, httpGet with libcurl, sleep; grpc is reported as unsupported. */
+ * connect, httpGet with libcurl, sleep; grpc is reported as unsupported.
+ *
+ * libcurl is not linked: it is dlopen()ed at the first httpGet (in the shim's
+ * short-lived probe helper, see shim_probe.c). Linking it cost every `gitops` start
+ * its 32 libraries — about 4 ms of every `gitops node status` (docs/architecture.md,
+ * "Start-up cost"). Its headers still give the types and constants. */
 #include "runtime/internal.h"
 
 #include <curl/curl.h>
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -155,6 +161,50 @@ static int run_tcp(const json_t *tcp, const struct probe_target *t, int64_t time
 	return 0;
 }
 
+/* ---- libcurl, loaded at first use ---- */
+
+#define LIBCURL_SONAME "libcurl.so.4"
+
+/* The few libcurl functions we call; all set once curl_load() returned 0. */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *c);
+	CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+	void (*easy_cleanup)(CURL *c);
+	const char *(*easy_strerror)(CURLcode rc);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+} curl;
+
+/* POSIX: a dlsym() result converts to the function pointer type of the symbol */
+#define CURL_SYM(h, field) (curl.field = (__typeof__(curl.field))dlsym(h, "curl_" #field))
+
+/* Load libcurl and run curl_global_init once per process; the library stays loaded. */
+static int curl_load(struct gerr **err)
+{
+	static bool loaded;
+	if (loaded)
+		return 0;
+	void *h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return gerr_set(err, GERR_IO, "httpGet needs libcurl: %s", dlerror());
+	if (!CURL_SYM(h, global_init) || !CURL_SYM(h, easy_init) || !CURL_SYM(h, easy_setopt) ||
+	    !CURL_SYM(h, easy_perform) || !CURL_SYM(h, easy_getinfo) ||
+	    !CURL_SYM(h, easy_cleanup) || !CURL_SYM(h, easy_strerror) ||
+	    !CURL_SYM(h, slist_append) || !CURL_SYM(h, slist_free_all)) {
+		gerr_set(err, GERR_IO, "httpGet needs libcurl: %s", dlerror());
+		dlclose(h);
+		return -1;
+	}
+	CURLcode rc = curl.global_init(CURL_GLOBAL_DEFAULT);
+	if (rc != CURLE_OK)
+		return gerr_set(err, GERR_IO, "curl_global_init: %s", curl.easy_strerror(rc));
+	loaded = true;
+	return 0;
+}
+
 /* ---- httpGet ---- */
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
@@ -182,19 +232,19 @@ static struct curl_slist *http_headers(const json_t *http, char **ret_msg)
 		const char *v = json_string_value(json_object_get(hd, "value"));
 		if (!n || !v || !header_ok(n, v)) {
 			*ret_msg = xstrdup("invalid httpHeaders entry");
-			curl_slist_free_all(h);
+			curl.slist_free_all(h);
 			return NULL;
 		}
 		ua |= !strcasecmp(n, "User-Agent");
 		accept |= !strcasecmp(n, "Accept");
 		char *line = xasprintf("%s: %s", n, v);
-		h = curl_slist_append(h, line);
+		h = curl.slist_append(h, line);
 		free(line);
 	}
 	if (!ua)
-		h = curl_slist_append(h, "User-Agent: " PROBE_USER_AGENT);
+		h = curl.slist_append(h, "User-Agent: " PROBE_USER_AGENT);
 	if (!accept)
-		h = curl_slist_append(h, "Accept: */*");
+		h = curl.slist_append(h, "Accept: */*");
 	return h;
 }
 
@@ -230,43 +280,46 @@ static char *http_url(const json_t *http, const struct probe_target *t, char **r
 static int run_http(const json_t *http, const struct probe_target *t, int64_t timeout_ms,
 		    char **ret_msg, struct gerr **err)
 {
+	if (curl_load(err) < 0)
+		return -1;
 	char *url = http_url(http, t, ret_msg);
 	struct curl_slist *hdrs = url ? http_headers(http, ret_msg) : NULL;
 	if (!url || !hdrs) {
 		free(url);
 		return 0;
 	}
-	CURL *c = curl_easy_init();
+	CURL *c = curl.easy_init();
 	if (!c) {
 		free(url);
-		curl_slist_free_all(hdrs);
+		curl.slist_free_all(hdrs);
 		return gerr_set(err, GERR_IO, "curl_easy_init failed");
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L); /* as the kubelet: no verification */
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	/* no type checking through the pointer: longs are written as such */
+	curl.easy_setopt(c, CURLOPT_URL, url);
+	curl.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L); /* as the kubelet: no verification */
+	curl.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	if (timeout_ms > 0)
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	CURLcode rc = curl_easy_perform(c);
+		curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	CURLcode rc = curl.easy_perform(c);
 	long code = 0;
 	int r = 0;
 	if (rc != CURLE_OK) {
 		*ret_msg = xasprintf("Get \"%s\": %s", url, rc == CURLE_OPERATION_TIMEDOUT
 								  ? "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-								  : curl_easy_strerror(rc));
+								  : curl.easy_strerror(rc));
 	} else {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 		r = code >= 200 && code < 400;
 		if (!r)
 			*ret_msg = xasprintf("HTTP probe failed with statuscode: %ld", code);
 	}
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+	curl.easy_cleanup(c);
+	curl.slist_free_all(hdrs);
 	free(url);
 	return r;
 }

@@ -59,6 +59,13 @@ struct exec_opts {
 };
 int node_exec(const struct node_opts *o, const struct exec_opts *e, int *ret_status, struct gerr **err);
 
+/* `gitops node rules`: the node's nftables table as loaded now and whether it is
+ * what the node loaded last: {"network": the node has a network.json, "table":
+ * "ip gitops", "listing": gitops-nft's listing ("" when absent), "listingDigest",
+ * "loaded": STATE/rules.json (digest, listing digest, services, policies, time) or
+ * null, "matches": bool}. Read only; fails when gitops-nft cannot list. */
+int node_rules(const struct node_opts *o, json_t **ret_report, struct gerr **err);
+
 /* `gitops shim`: supervise one container of a pod (never returns while it runs;
  * detaches from the caller). */
 int shim_main(const struct node_opts *o, const char *pod_dir, const char *container,

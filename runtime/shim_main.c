@@ -3,7 +3,6 @@
  * container is done for good or the shim is asked to stop. */
 #include "runtime/shim.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -388,13 +387,11 @@ int shim_main(const struct node_opts *o, const char *pod_dir, const char *contai
 		shim_release(&s);
 		return -1;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	shim_load_previous(&s);
 	shim_logf(&s, "supervising container %s (pid %ld)", s.cid, (long)getpid());
 	run_loop(&s);
 	shim_exit(&s);
 	shim_logf(&s, "done");
 	shim_release(&s);
-	curl_global_cleanup();
 	return 0;
 }

@@ -178,6 +178,8 @@ void shim_update_ready(struct shim *s)
 	s->ready = ready;
 	shim_journal(s, "ready.changed", json_pack("{s:b}", "ready", ready));
 	shim_write_state(s);
+	/* the node's Service endpoints follow at once, in a child (network.c) */
+	network_refresh_spawn(&s->paths);
 }
 
 void probes_setup(struct shim *s)

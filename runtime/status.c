@@ -92,7 +92,10 @@ static const char *phase_of(const json_t *inits, const json_t *apps, const char 
 
 static json_t *pod_status(const char *dir)
 {
-	json_t *pod = pod_load(dir, NULL);
+	/* pod.json alone: the status needs no secrets (pod_load() would merge them in) */
+	char *ppath = xasprintf("%s/pod.json", dir);
+	json_t *pod = json_load_path(ppath, RUNTIME_MAX_PLAN, NULL);
+	free(ppath);
 	if (!pod)
 		return NULL;
 	const json_t *spec = json_object_get(pod, "spec");
@@ -176,6 +179,7 @@ int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, 
 	struct node_paths p;
 	if (node_paths_init(&p, o, err) < 0)
 		return -1;
+	network_check_drift(&p); /* someone changed our nftables table: reload it */
 	json_t *pods = json_array();
 	DIR *d = opendir(p.pods);
 	struct dirent *e;

@@ -1,5 +1,5 @@
-/* store: the git source (open, clone, fetch, resolve a ref, read a tree) and the
- * node journal (append-only records, fsync, recovery, compaction).
+/* store: the git source (open, clone, fetch, resolve a ref, read a tree, commit
+ * one file back and push it) and the node journal (append-only records, fsync, recovery, compaction).
  *
  * Ownership: a store_source owns its libgit2 handles; store_file arrays returned
  * to the caller are the caller's to free with store_files_free().
@@ -48,6 +48,50 @@ int64_t store_source_time(const struct store_source *s);
 int store_source_files(struct store_source *s, size_t max_bytes, struct store_file **ret,
 		       size_t *ret_n, struct gerr **err);
 void store_files_free(struct store_file *f, size_t n);
+
+/* The branch the source was read from ("main"; HEAD: the branch checked out),
+ * when its ref named one; NULL for a tag, a commit, an expression or a detached
+ * HEAD. Owned by the source. */
+const char *store_source_branch(const struct store_source *s);
+/* The source is a URL's cache (the controller's clone), not a local repository. */
+bool store_source_is_url(const struct store_source *s);
+/* One file (path relative to the repository root) at the source's commit, any
+ * name; NUL-terminated, caller frees. Missing or over max_bytes (0: no limit): an error. */
+int store_source_read(struct store_source *s, const char *path, size_t max_bytes, char **ret,
+		      size_t *ret_len, struct gerr **err);
+
+/* ---- writing back (`rollout undo --commit --push`) ---------------------------
+ * store_commit_file() commits new contents of one existing file onto the source's
+ * branch, the source's commit its only parent; the source then stands for the new
+ * commit (store_source_commit() and the files read after it). Author and committer
+ * are user.name/user.email of the repository's configuration, else
+ * "gitops <gitops@localhost>". Nothing is changed when it fails before the branch
+ * moved; errors of code GERR_FAIL are refusals:
+ *   - the source was not read from a branch;
+ *   - the branch no longer points at the source's commit (someone committed since);
+ *   - the branch is checked out in the repository's work tree and the file has
+ *     staged or unstaged changes there;
+ *   - the contents are those of the commit already.
+ * A checked-out branch gets its working file (mode kept, written atomically) and
+ * index entry updated after the commit; a bare repository or another branch only
+ * the ref. For a URL source the commit goes onto the branch of the cache under the
+ * cache's exclusive lock, which the source holds until store_source_close(); the
+ * cache mirrors the remote, so the next fetch drops the commit unless it was pushed.
+ *
+ * store_push() pushes the branch to the same branch of the remote: a URL source's
+ * URL, else branch.B.pushRemote, remote.pushDefault, branch.B.remote or "origin"
+ * (its pushurl or url; insteadOf applied), then moves that remote's tracking ref.
+ * A push the remote does not take (non-fast-forward, or refused by the remote) is
+ * GERR_FAIL and leaves the local branch as it is; an unreachable remote GERR_IO.
+ * *ret_remote (may be NULL) gets the remote's name or the redacted URL, caller frees. */
+struct store_commit {
+	const char *path;    /* relative to the repository root; must exist at the source's commit */
+	const char *data;    /* the new contents, len bytes */
+	size_t len;
+	const char *message; /* subject line, blank line, body */
+};
+int store_commit_file(struct store_source *s, const struct store_commit *c, struct gerr **err);
+int store_push(struct store_source *s, char **ret_remote, struct gerr **err);
 
 /* /var/lib/gitops for root, else $XDG_STATE_HOME/gitops (~/.local/state/gitops).
  * Caller frees. */

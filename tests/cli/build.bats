@@ -11,11 +11,23 @@ teardown() { common_teardown; }
 	run ldd "$GITOPS"
 	[ "$status" -eq 0 ]
 	[[ "$output" != *libnftables* ]]
-	[[ "$output" == *libcrypto* ]]
+	# OpenSSL is in gitops (linked statically where libcrypto.a is installed)
+	run "$GITOPS" version
+	[[ "$output" == *OpenSSL\ 3* ]]
 	run ldd "$nft"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *libnftables* ]]
 	[[ "$output" != *libcrypto* && "$output" != *libssl* ]]
+}
+
+@test "gitops does not link libcurl: httpGet probes dlopen it at first use" {
+	# every linked library costs every start of gitops (docs/architecture.md)
+	run ldd "$GITOPS"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *libcurl* ]]
+	# the library the probes load is installed (make deps)
+	run ldconfig -p
+	[[ "$output" == *"libcurl.so.4 "* ]]
 }
 
 @test "every command has --help, and help COMMAND says the same" {

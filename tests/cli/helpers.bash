@@ -48,7 +48,7 @@ cluster_up() {
 		cat "$TB/up.log" >&3; return 1; }
 	shift
 	cluster_env
-	git init -q "$R"
+	git init -q -b main "$R"
 	git -C "$R" config user.email t@example.org
 	git -C "$R" config user.name T
 	mkdir -p "$R/cluster" "$R/apps"

@@ -203,3 +203,54 @@ served() {
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]   # nothing changed: silent
 }
+
+@test "manifest values never reach a shell on either side of SSH: they arrive verbatim" {
+	rm -f /tmp/gitops-pwned-*   # the nodes share /tmp with this host
+	sed "s|REGISTRY|$REGISTRY|" >"$R/apps/evil.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: evil, namespace: default}
+data:
+  v: '$(touch /tmp/gitops-pwned-1)`touch /tmp/gitops-pwned-2`; touch /tmp/gitops-pwned-3 '' " | touch /tmp/gitops-pwned-4 #'
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: evil
+  namespace: default
+  annotations: {note: '$(touch /tmp/gitops-pwned-5); touch /tmp/gitops-pwned-6'}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: evil}}
+  template:
+    metadata:
+      labels: {app: evil}
+      annotations: {note: '`touch /tmp/gitops-pwned-7`'}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: REGISTRY/busybox:test
+        command: [sleep, '100000']
+        env:
+        - {name: EVIL, value: '$(touch /tmp/gitops-pwned-8); touch /tmp/gitops-pwned-9 && echo "x" > /tmp/gitops-pwned-10'}
+        - name: FROM_CM
+          valueFrom: {configMapKeyRef: {name: evil, key: v}}
+YAML
+	git -C "$R" add -A
+	git -C "$R" commit -q -m 'evil: shell metacharacters everywhere'
+	run gsync --wait --timeout 90s
+	echo "$output"
+	[ "$status" -eq 0 ]
+	p=$(gitops get pods -l app=evil -o name --repo "$R" --state-dir "$ST" --ssh-config "$SSH_CONFIG" | sed 's,^pod/,,')
+	run gitops exec "$p" --repo "$R" --state-dir "$ST" --ssh-config "$SSH_CONFIG" -- env
+	printf '%s\n' "$p" "${lines[@]}"
+	[ "$status" -eq 0 ]
+	printf '%s\n' "${lines[@]}" | grep -qxF 'EVIL=$(touch /tmp/gitops-pwned-8); touch /tmp/gitops-pwned-9 && echo "x" > /tmp/gitops-pwned-10'
+	printf '%s\n' "${lines[@]}" | grep -qxF "FROM_CM=\$(touch /tmp/gitops-pwned-1)\`touch /tmp/gitops-pwned-2\`; touch /tmp/gitops-pwned-3 ' \" | touch /tmp/gitops-pwned-4 #"
+	run ls /tmp/gitops-pwned-*
+	[ "$status" -ne 0 ]   # not one of them was created
+	git -C "$R" rm -q "$R/apps/evil.yaml"
+	git -C "$R" commit -q -m 'evil: gone'
+	gsync >/dev/null
+}

@@ -993,6 +993,251 @@ static void test_default_state_dir(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- writing back: store_commit_file, store_push ---------------------------------- */
+
+/* `git -C dir ARGS` output without its trailing newline; caller frees. */
+static char *git_out(const char *dir, const char *const *args)
+{
+	struct sbuf out = SBUF_INIT;
+	run(dir, &out, args);
+	while (out.len && out.buf[out.len - 1] == '\n')
+		sb_setlen(&out, out.len - 1);
+	return sb_detach(&out, NULL);
+}
+#define GIT_OUT(dir, ...) git_out((dir), (const char *const[]){ __VA_ARGS__, NULL })
+
+static void assert_git_out(const char *dir, const char *want, const char *const *args)
+{
+	char *got = git_out(dir, args);
+	assert_string_equal(got, want);
+	free(got);
+}
+#define ASSERT_GIT(dir, want, ...) assert_git_out((dir), (want), (const char *const[]){ __VA_ARGS__, NULL })
+
+static void assert_file(const char *dir, const char *rel, const char *want)
+{
+	char *path = xasprintf("%s/%s", dir, rel);
+	struct sbuf sb = SBUF_INIT;
+	assert_int_equal(sb_read_file(&sb, path, 1 << 20, NULL), 0);
+	assert_string_equal(sb.buf, want);
+	sb_release(&sb);
+	free(path);
+}
+
+static int commit_file(struct store_source *s, const char *path, const char *data, struct gerr **err)
+{
+	struct store_commit c = { .path = path, .data = data, .len = strlen(data),
+				  .message = "Revert it\n\nThe body names abc.\n" };
+	return store_commit_file(s, &c, err);
+}
+
+static void expect_refused(struct store_source *s, const char *path, const char *data, const char *msg_part)
+{
+	struct gerr *err = NULL;
+	assert_int_equal(commit_file(s, path, data, &err), -1);
+	assert_non_null(err);
+	if (!strstr(err->msg, msg_part))
+		fail_msg("error \"%s\" lacks \"%s\"", err->msg, msg_part);
+	assert_int_equal(err->code, GERR_FAIL);
+	gerr_free(err);
+}
+
+static void test_commit_worktree(void **state)
+{
+	char *dir = repo_with("apps/web.yaml", "image: v2\n", "apps/db.yaml", "x: 1\n", NULL);
+	char *c1 = rev(dir, "HEAD");
+	char *web = xasprintf("%s/apps/web.yaml", dir);
+	assert_int_equal(chmod(web, 0640), 0);
+	free(web);
+	struct store_source *s = open_at(dir, NULL, NULL);
+	assert_string_equal(store_source_branch(s), "main");
+	char *data = NULL;
+	size_t len = 0;
+	assert_int_equal(store_source_read(s, "apps/web.yaml", 0, &data, &len, NULL), 0);
+	assert_string_equal(data, "image: v2\n");
+	free(data);
+	struct gerr *err = NULL;
+	if (commit_file(s, "apps/web.yaml", "image: v1\n", &err) < 0)
+		fail_msg("store_commit_file: %s", err->msg);
+	char *c2 = rev(dir, "HEAD");
+	assert_string_equal(store_source_commit(s), c2);
+	assert_string_equal(store_source_subject(s), "Revert it");
+	assert_string_not_equal(c1, c2);
+	ASSERT_GIT(dir, c1, "rev-parse", "HEAD~1");
+	ASSERT_GIT(dir, "Revert it\n\nThe body names abc.", "log", "-1", "--format=%B");
+	ASSERT_GIT(dir, "gitops <gitops@localhost>", "log", "-1", "--format=%an <%ae>");
+	ASSERT_GIT(dir, "apps/web.yaml", "diff", "--name-only", "HEAD~1", "HEAD");
+	ASSERT_GIT(dir, "image: v1", "show", "HEAD:apps/web.yaml");
+	ASSERT_GIT(dir, "", "status", "--porcelain");      /* work tree and index follow */
+	assert_file(dir, "apps/web.yaml", "image: v1\n");
+	struct stat st;
+	char *path = xasprintf("%s/apps/web.yaml", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	free(path);
+	/* the same contents again: nothing to commit */
+	expect_refused(s, "apps/web.yaml", "image: v1\n", "nothing to commit");
+	expect_refused(s, "apps/none.yaml", "x\n", "not found");
+	store_source_close(s);
+
+	/* user.name and user.email of the repository are the author */
+	GIT(dir, "config", "user.name", "Ann");
+	GIT(dir, "config", "user.email", "ann@example.org");
+	s = open_at(dir, "main", NULL);
+	assert_int_equal(commit_file(s, "apps/db.yaml", "x: 2\n", NULL), 0);
+	ASSERT_GIT(dir, "Ann <ann@example.org>", "log", "-1", "--format=%an <%ae>");
+	store_source_close(s);
+	free(c1);
+	free(c2);
+	free(dir);
+}
+
+static void test_commit_refusals(void **state)
+{
+	char *dir = repo_with("apps/web.yaml", "image: v2\n", "apps/db.yaml", "x: 1\n", NULL);
+	GIT(dir, "tag", "v2");
+	char *c1 = rev(dir, "HEAD");
+
+	/* a dirty working file, an unstaged or a staged change: nothing changes */
+	struct store_source *s = open_at(dir, NULL, NULL);
+	put(dir, "apps/web.yaml", "image: v3\n");
+	expect_refused(s, "apps/web.yaml", "image: v1\n", "apps/web.yaml has uncommitted changes in");
+	GIT(dir, "add", "apps/web.yaml");
+	expect_refused(s, "apps/web.yaml", "image: v1\n", "apps/web.yaml has staged changes in");
+	ASSERT_GIT(dir, c1, "rev-parse", "HEAD");
+	assert_file(dir, "apps/web.yaml", "image: v3\n");
+	ASSERT_GIT(dir, "M  apps/web.yaml", "status", "--porcelain");
+	/* another file's changes do not matter, and stay */
+	assert_int_equal(commit_file(s, "apps/db.yaml", "x: 2\n", NULL), 0);
+	ASSERT_GIT(dir, "M  apps/web.yaml", "status", "--porcelain");
+	assert_file(dir, "apps/web.yaml", "image: v3\n");
+	store_source_close(s);
+	GIT(dir, "reset", "-q", "--hard");
+
+	/* not a branch: a tag, a commit, an expression */
+	const char *refs[] = { "v2", c1, "main~1" };
+	for (size_t i = 0; i < ARRAY_SIZE(refs); i++) {
+		s = open_at(dir, refs[i], NULL);
+		assert_null(store_source_branch(s));
+		expect_refused(s, "apps/web.yaml", "image: v1\n", "was not read from a branch");
+		struct gerr *err = NULL;
+		assert_int_equal(store_push(s, NULL, &err), -1);
+		gerr_free(err);
+		store_source_close(s);
+	}
+
+	/* the branch moved since it was read */
+	s = open_at(dir, "main", NULL);
+	put(dir, "apps/db.yaml", "x: 3\n");
+	commit(dir, "meanwhile");
+	char *c3 = rev(dir, "HEAD");
+	expect_refused(s, "apps/web.yaml", "image: v1\n", "branch main moved from");
+	ASSERT_GIT(dir, c3, "rev-parse", "HEAD");
+	store_source_close(s);
+
+	/* a bare repository, and a branch that is not checked out: only the ref moves */
+	GIT(dir, "branch", "other");
+	s = open_at(dir, "other", NULL);
+	assert_int_equal(commit_file(s, "apps/web.yaml", "image: other\n", NULL), 0);
+	ASSERT_GIT(dir, "image: other", "show", "other:apps/web.yaml");
+	ASSERT_GIT(dir, c3, "rev-parse", "HEAD");
+	assert_file(dir, "apps/web.yaml", "image: v2\n");
+	ASSERT_GIT(dir, "", "status", "--porcelain");
+	store_source_close(s);
+	char *bare = fresh("bare");
+	GIT(NULL, "clone", "-q", "--bare", dir, bare);
+	s = open_at(bare, NULL, NULL);
+	assert_string_equal(store_source_branch(s), "main");
+	assert_int_equal(commit_file(s, "apps/web.yaml", "image: bare\n", NULL), 0);
+	ASSERT_GIT(bare, "image: bare", "show", "main:apps/web.yaml");
+	store_source_close(s);
+	free(bare);
+	free(c3);
+	free(c1);
+	free(dir);
+}
+
+static void test_push(void **state)
+{
+	char *seed = repo_with("apps/web.yaml", "image: v2\n", NULL);
+	char *remote = fresh("remote");
+	GIT(NULL, "clone", "-q", "--bare", seed, remote);
+	char *work = fresh("work");
+	GIT(NULL, "clone", "-q", remote, work);
+
+	/* no remote at all */
+	struct store_source *s = open_at(seed, NULL, NULL);
+	struct gerr *err = NULL;
+	assert_int_equal(store_push(s, NULL, &err), -1);
+	assert_string_equal(err->msg, "no remote \"origin\" to push main to (git remote add origin URL)");
+	gerr_free(err);
+	store_source_close(s);
+
+	/* a commit pushed to origin: the remote's branch and origin/main follow */
+	s = open_at(work, NULL, NULL);
+	assert_int_equal(commit_file(s, "apps/web.yaml", "image: v1\n", NULL), 0);
+	char *pushed = xstrdup(store_source_commit(s));
+	char *to = NULL;
+	err = NULL;
+	if (store_push(s, &to, &err) < 0)
+		fail_msg("store_push: %s", err->msg);
+	assert_string_equal(to, "origin");
+	free(to);
+	ASSERT_GIT(remote, pushed, "rev-parse", "main");
+	ASSERT_GIT(work, pushed, "rev-parse", "origin/main");
+	store_source_close(s);
+
+	/* someone else pushes first: non-fast-forward, the local commit stays */
+	char *other = fresh("other");
+	GIT(NULL, "clone", "-q", remote, other);
+	put(other, "apps/db.yaml", "x: 1\n");
+	commit(other, "other change");
+	GIT(other, "push", "-q", "origin", "main");
+	char *theirs = rev(remote, "main");
+	s = open_at(work, NULL, NULL);
+	assert_int_equal(commit_file(s, "apps/web.yaml", "image: v0\n", NULL), 0);
+	char *mine = xstrdup(store_source_commit(s));
+	err = NULL;
+	assert_int_equal(store_push(s, NULL, &err), -1);
+	assert_int_equal(err->code, GERR_FAIL);
+	assert_string_equal(err->msg, "pushing main to origin: rejected (non-fast-forward: origin has commits main lacks)");
+	gerr_free(err);
+	ASSERT_GIT(remote, theirs, "rev-parse", "main");
+	ASSERT_GIT(work, mine, "rev-parse", "main");
+	ASSERT_GIT(work, pushed, "rev-parse", "origin/main");
+	store_source_close(s);
+
+	/* (a remote's own refusal, e.g. a hook, needs git-receive-pack: libgit2 pushes
+	 * to a local path directly; the bats test of undo goes through the same code) */
+	GIT(work, "pull", "-q", "--rebase", "origin", "main");
+
+	/* a URL source: the commit goes into the cache, the push to the URL */
+	char *url = xasprintf("file://%s", remote);
+	char *state_dir = fresh("state");
+	struct store_source_opts o = { .repo = url, .state_dir = state_dir };
+	s = open_ok(&o);
+	assert_string_equal(store_source_branch(s), "main");
+	assert_int_equal(commit_file(s, "apps/web.yaml", "image: url\n", NULL), 0);
+	to = NULL;
+	err = NULL;
+	if (store_push(s, &to, &err) < 0)
+		fail_msg("store_push: %s", err->msg);
+	assert_string_equal(to, url);
+	free(to);
+	ASSERT_GIT(remote, store_source_commit(s), "rev-parse", "main");
+	ASSERT_GIT(remote, "image: url", "show", "main:apps/web.yaml");
+	store_source_close(s);
+	free(state_dir);
+	free(url);
+	free(mine);
+	free(theirs);
+	free(other);
+	free(pushed);
+	free(work);
+	free(remote);
+	free(seed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1020,6 +1265,9 @@ int main(void)
 		cmocka_unit_test(test_url_concurrent),
 		cmocka_unit_test(test_url_unreachable),
 		cmocka_unit_test(test_default_state_dir),
+		cmocka_unit_test(test_commit_worktree),
+		cmocka_unit_test(test_commit_refusals),
+		cmocka_unit_test(test_push),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,289 @@
+#!/bin/sh
+# bench-netpol: the nftables compiler (netpol/) and its applier (gitops-nft) at scale,
+# in network namespaces this bench creates and deletes, each figure against a
+# baseline measured in the same run:
+#   (a) the first packet of a new connection to a ClusterIP, at 10, 1,000, 10,000 and
+#       30,000 Services (1 port, 2 endpoints): our table against an iptables-style linear
+#       chain (one `ip daddr X udp dport 80 dnat to E:8080` rule per Service), both also
+#       shown above a floor with conntrack and NAT on but no Service rule. Target: ours
+#       at 30,000 at most 1 us above ours at 10, while the linear chain grows.
+#   (b) cold load of 10,000 Services x 2 endpoints (target 2 s) and x 10 (5 s):
+#       compile (bench/netpol-compile.c: what `gitops node apply` runs) + gitops-nft
+#   (c) one endpoint added, then removed, with 10,000 Services loaded (target 20 ms):
+#       the whole table reloaded (what gitops does today) against netpol_compile_delta
+#   (d) 500 NetworkPolicy groups x 1,000 peers, cold (target 5 s)
+#   (e) peak RSS at 10,000 Services x 2: the compile and gitops-nft, each (150 MB)
+# Targets are judged on CPU time (user + system of the processes, rusage): every step
+# is one single-threaded process whose kernel work (netlink, the nf_tables commit)
+# runs in its own system calls, so on an idle machine the wall clock is the same, and
+# on a shared one the CPU time is what does not depend on the neighbours. The wall
+# clock is printed next to it. Exit 1 when a target is missed, 2 when the bench could
+# not run.
+#
+#   NETPOL_BENCH_SIZES      Service counts of (a) (default "10 1000 10000 30000")
+#   NETPOL_BENCH_ROUNDS     rounds of (a); each contender sends once per round (default 9)
+#   NETPOL_BENCH_PACKETS    timed datagrams per send at most (default 10000)
+#   NETPOL_BENCH_BUDGET_MS  CPU time per send at most, in ms (default 100)
+#   NETPOL_BENCH_RUNS       runs of each cold load (best kept) and whole reloads (default 2)
+#   NETPOL_BENCH_DELTAS     delta add+remove pairs timed in (c) (default 5)
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 2
+sizes=${NETPOL_BENCH_SIZES:-10 1000 10000 30000}
+rounds=${NETPOL_BENCH_ROUNDS:-9}
+packets=${NETPOL_BENCH_PACKETS:-10000}
+budget=${NETPOL_BENCH_BUDGET_MS:-100}
+runs=${NETPOL_BENCH_RUNS:-2}
+deltas=${NETPOL_BENCH_DELTAS:-5}
+
+die() { echo "bench-netpol: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, nftables)"
+command -v ip >/dev/null 2>&1 || die "no ip(8)"
+[ $((rounds * (packets + 1000))) -le 240000 ] ||
+	die "NETPOL_BENCH_ROUNDS x NETPOL_BENCH_PACKETS would overflow the conntrack table"
+make -s all build/bench/netpol-gen build/bench/netpol-compile build/bench/netpol-pkt \
+	build/bench/netpol-run || die "make failed"
+gen=build/bench/netpol-gen
+cc=build/bench/netpol-compile
+run=build/bench/netpol-run
+nft=$top/gitops-nft
+table=gitops_bench    # only ever loaded inside this bench's namespaces
+
+tmp=$(mktemp -d /tmp/gitops-bench-netpol.XXXXXX) || die "mktemp failed"
+tag=npb$$
+ns_del_all() {
+	for x in $(ip netns list 2>/dev/null | awk '{ print $1 }' | grep "^$tag-"); do
+		ip netns del "$x"
+	done
+}
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	rc=$?
+	trap - EXIT INT TERM HUP
+	ns_del_all
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM HUP
+
+# field LINE KEY: the word after KEY in LINE
+field() { echo "$1" | awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }'; }
+calc() { awk "BEGIN { printf \"$1\", ($2) }"; }   # calc FORMAT EXPRESSION
+verdict() { # verdict OK(1|0); runs in $(...), so a miss is noted in a file
+	if [ "$1" = 1 ]; then echo PASS; else : >"$tmp/missed"; echo MISS; fi
+}
+med() { sort -n | awk -v k="${1:-1}" '{ v[NR] = $k } END { print v[int((NR + 1) / 2)] }'; }
+range() { sort -n | awk 'NR == 1 { a = $1 } { b = $1 } END { print a "-" b }'; }
+
+echo "netpol at scale ($(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+	"$(nft --version 2>/dev/null || echo nftables); kernel $(uname -r))"
+
+# --- (a) ---------------------------------------------------------------------------------
+# Namespaces per contender K: K-pod --veth--> K-node (the rules) --veth--> K-sink (drops all).
+ns_up() {
+	ns_p=$1-pod ns_n=$1-node ns_s=$1-sink
+	ip netns add "$ns_p" && ip netns add "$ns_n" && ip netns add "$ns_s" &&
+	ip -n "$ns_p" link add v0 type veth peer name v1 netns "$ns_n" &&
+	ip -n "$ns_n" link add s0 type veth peer name s1 netns "$ns_s" &&
+	ip -n "$ns_p" addr add 10.254.0.2/16 dev v0 && ip -n "$ns_p" link set v0 up &&
+	ip -n "$ns_p" route add default via 10.254.0.1 &&
+	ip -n "$ns_n" addr add 10.254.0.1/16 dev v1 && ip -n "$ns_n" link set v1 up &&
+	ip -n "$ns_n" addr add 10.253.0.1/30 dev s0 && ip -n "$ns_n" link set s0 up &&
+	ip -n "$ns_n" route add 10.96.0.0/12 via 10.253.0.2 &&
+	ip -n "$ns_n" route add 10.128.0.0/9 via 10.253.0.2 &&
+	ip -n "$ns_s" addr add 10.253.0.2/30 dev s1 && ip -n "$ns_s" link set s1 up &&
+	ip -n "$ns_s" route add blackhole default &&
+	ip netns exec "$ns_n" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.v1.rp_filter=0 &&
+	ip netns exec "$ns_s" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.s1.rp_filter=0
+}
+
+echo "(a) first packet of a new connection: CPU ns per UDP datagram, pod netns --veth--> node netns"
+echo "    (the rules: conntrack, nat prerouting, DNAT, forward, nat postrouting) --veth--> sink,"
+echo "    every datagram from a new source address:port (bench/netpol-pkt.c); $rounds rounds, each"
+echo "    contender sending once per round (<= $packets datagrams or $budget ms): median (min-max)"
+contenders=floor
+$gen linear 0 --udp --table "$table" >"$tmp/floor.nft"
+echo 1 >"$tmp/floor.svcs"
+for n in $sizes; do
+	$gen services "$n" 2 --udp --table "$table" >"$tmp/svc.json"
+	$cc "$tmp/svc.json" "$tmp/ours-$n.nft" >/dev/null || die "netpol-compile failed at $n Services"
+	$gen linear "$n" --udp --table "$table" >"$tmp/linear-$n.nft"
+	echo "$n" >"$tmp/ours-$n.svcs"
+	echo "$n" >"$tmp/linear-$n.svcs"
+	contenders="$contenders ours-$n linear-$n"
+done
+rm -f "$tmp/svc.json"
+for k in $contenders; do
+	ns_up "$tag-$k" || die "cannot set up the namespaces of $k"
+	$run --netns "$tag-$k-node" --in "$tmp/$k.nft" -- "$nft" >"$tmp/$k.load" ||
+		die "$k: gitops-nft could not load the rules"
+	rm -f "$tmp/$k.nft"
+	: >"$tmp/$k.ns"
+done
+r=0
+while [ "$r" -lt "$rounds" ]; do
+	for k in $contenders; do
+		out=$(ip netns exec "$tag-$k-pod" build/bench/netpol-pkt "$(cat "$tmp/$k.svcs")" \
+			"$packets" "$budget" $((r * (packets + 1000)))) || die "$k: netpol-pkt failed"
+		field "$out" ns_per_packet >>"$tmp/$k.ns"
+		field "$out" sent >>"$tmp/$k.sent"
+	done
+	r=$((r + 1))
+done
+for k in $contenders; do
+	sent=$(awk '{ s += $1 } END { print s }' "$tmp/$k.sent")
+	got=$(ip netns exec "$tag-$k-sink" cat /sys/class/net/s1/statistics/rx_packets)
+	[ "$got" -ge $((sent * 99 / 100)) ] || die "$k: $got of $sent datagrams reached the sink"
+done
+ns_del_all
+floor=$(med <"$tmp/floor.ns")
+printf '    floor (conntrack + NAT, no Service rule): %s ns (%s)\n' "$floor" "$(range <"$tmp/floor.ns")"
+printf '    %-9s %-32s %-32s %s\n' Services "ours (above the floor)" "linear (above the floor)" "load: ours / linear"
+first='' last=''
+for n in $sizes; do
+	o=$(med <"$tmp/ours-$n.ns") l=$(med <"$tmp/linear-$n.ns")
+	printf '    %-9s %-32s %-32s %.2f s / %.2f s\n' "$n" \
+		"$o ($(range <"$tmp/ours-$n.ns")) $(printf %+d $((o - floor)))" \
+		"$l ($(range <"$tmp/linear-$n.ns")) $(printf %+d $((l - floor)))" \
+		"$(field "$(cat "$tmp/ours-$n.load")" cpu)" "$(field "$(cat "$tmp/linear-$n.load")" cpu)"
+	[ -n "$first" ] || first=$n
+	last=$n
+done
+# the growth: the median of the per-round differences (each pair measured close in time)
+growth() { paste "$tmp/$1-$last.ns" "$tmp/$1-$first.ns" | awk '{ print $1 - $2 }' | med; }
+d_ours=$(growth ours) d_lin=$(growth linear)
+printf '  ours at %s vs %s Services: %+d ns (median of the per-round differences; target <= +1000 ns) %s\n' \
+	"$last" "$first" "$d_ours" "$(verdict "$([ "$d_ours" -le 1000 ] && echo 1 || echo 0)")"
+o=$(med <"$tmp/ours-$last.ns") l=$(med <"$tmp/linear-$last.ns")
+printf '  linear at %s vs %s Services: %+d ns; above the floor at %s: linear %s ns, ours %s ns (%s)\n' \
+	"$last" "$first" "$d_lin" "$last" $((l - floor)) $((o - floor)) \
+	"$(calc '%.0fx' "($l - $floor) / ($o - $floor > 100 ? $o - $floor : 100)")"
+printf '  noise: the floor'"'"'s rounds spread over %s ns\n' \
+	"$(sort -n "$tmp/floor.ns" | awk 'NR == 1 { a = $1 } { b = $1 } END { print b - a }')"
+
+# --- (b), (d), (e): cold loads -------------------------------------------------------------
+# cold NAME INPUT: compile, then load into a fresh namespace, NETPOL_BENCH_RUNS times; the
+# run with the least CPU in $tmp/NAME.best:
+#   cpu wall ccpu cwall crss parse compile lcpu lwall lrss bytes
+cold() {
+	: >"$tmp/$1.runs"
+	i=0
+	while [ "$i" -lt "$runs" ]; do
+		c=$($run --out "$tmp/cc.out" -- $cc "$2" "$tmp/cold.nft") || die "$1: netpol-compile failed"
+		ip netns add "$tag-cold" || die "ip netns add failed"
+		l=$($run --netns "$tag-cold" --in "$tmp/cold.nft" -- "$nft") || die "$1: gitops-nft failed"
+		ip netns del "$tag-cold"
+		co=$(cat "$tmp/cc.out")
+		echo "$(calc %.3f "$(field "$c" cpu) + $(field "$l" cpu)")" \
+			"$(calc %.3f "$(field "$c" wall) + $(field "$l" wall)")" \
+			"$(field "$c" cpu) $(field "$c" wall) $(field "$c" maxrss_kb)" \
+			"$(field "$co" parse_cpu) $(field "$co" compile_cpu)" \
+			"$(field "$l" cpu) $(field "$l" wall) $(field "$l" maxrss_kb) $(field "$co" bytes)" >>"$tmp/$1.runs"
+		i=$((i + 1))
+	done
+	sort -n "$tmp/$1.runs" | head -n 1 >"$tmp/$1.best"
+	rm -f "$tmp/cold.nft"
+}
+# report NAME WHAT TARGET_S
+report() {
+	# shellcheck disable=SC2046 # eleven numbers
+	set -- "$2" "$3" $(cat "$tmp/$1.best")
+	printf '    %-25s %5.2f s = compile %.2f s (JSON %.2f + netpol_compile %.2f) + gitops-nft %.2f s; wall %.2f s; %.1f MB of nft (target %s s) %s\n' \
+		"$1" "$3" "$5" "$8" "$9" "${10}" "$4" "$(calc %.1f "${13} / 1048576")" "$2" \
+		"$(verdict "$(calc %d "$3 <= $2")")"
+}
+echo "(b) cold load, CPU time (best of $runs): compile + gitops-nft into an empty namespace"
+$gen services 10000 2 --table "$table" >"$tmp/s2.json"
+$gen services 10000 10 --table "$table" >"$tmp/s10.json"
+cold s2 "$tmp/s2.json"
+report s2 "10,000 Services x 2 eps" 2
+cold s10 "$tmp/s10.json"
+report s10 "10,000 Services x 10 eps" 5
+rm -f "$tmp/s10.json"
+
+echo "(d) NetworkPolicy cold, CPU time (best of $runs): 500 local pods, each selected by its own"
+echo "    policy (500 groups), each allowing TCP 8080 from 1,000 of 10,000 peer pods"
+$gen policies 500 1000 --table "$table" >"$tmp/pol.json"
+cold pol "$tmp/pol.json"
+report pol "500 groups x 1,000 peers" 5
+rm -f "$tmp/pol.json"
+
+echo "(e) peak RSS at 10,000 Services (the runs of (b))"
+for x in s2 s10; do
+	# shellcheck disable=SC2046 # eleven numbers
+	set -- $(cat "$tmp/$x.best")
+	if [ "$x" = s2 ]; then
+		w="x 2 endpoints" v=$(verdict "$([ "$5" -le 153600 ] && [ "${10}" -le 153600 ] && echo 1 || echo 0)")
+	else
+		w="x 10 endpoints" v="(no target)"
+	fi
+	printf '    %-15s compile %5.1f MB, gitops-nft %5.1f MB (target 150 MB each) %s\n' "$w" \
+		"$(calc %.1f "$5 / 1024")" "$(calc %.1f "${10} / 1024")" "$v"
+done
+
+# --- (c) ---------------------------------------------------------------------------------
+echo "(c) one endpoint added to, then removed from, one of 10,000 loaded Services"
+$gen services 10000 2 --table "$table" --add-endpoint 1234 >"$tmp/s2add.json"
+ip netns add "$tag-delta" || die "ip netns add failed"
+$cc "$tmp/s2.json" "$tmp/base.nft" >/dev/null || die "netpol-compile failed"
+$run --netns "$tag-delta" --in "$tmp/base.nft" -- "$nft" >/dev/null || die "gitops-nft failed"
+# step OLD NEW full|delta >>FILE: "cpu wall ccpu cwall compile lcpu lwall bytes"
+step() {
+	if [ "$3" = full ]; then
+		c=$($run --out "$tmp/cc.out" -- $cc "$2" "$tmp/step.nft")
+	else
+		c=$($run --out "$tmp/cc.out" -- $cc --delta "$1" "$2" "$tmp/step.nft")
+	fi || die "netpol-compile failed"
+	l=$($run --netns "$tag-delta" --in "$tmp/step.nft" -- "$nft") || {
+		head -c 2000 "$tmp/step.nft" >&2; die "gitops-nft could not load the $3 change"; }
+	co=$(cat "$tmp/cc.out")
+	echo "$(calc %.4f "$(field "$c" cpu) + $(field "$l" cpu)")" \
+		"$(calc %.4f "$(field "$c" wall) + $(field "$l" wall)")" \
+		"$(field "$c" cpu) $(field "$c" wall) $(field "$co" compile_cpu)" \
+		"$(field "$l" cpu) $(field "$l" wall) $(field "$co" bytes)"
+}
+: >"$tmp/full.add"; : >"$tmp/full.del"; : >"$tmp/delta.add"; : >"$tmp/delta.del"
+i=0
+while [ "$i" -lt "$runs" ]; do
+	step "$tmp/s2.json" "$tmp/s2add.json" full >>"$tmp/full.add"
+	step "$tmp/s2add.json" "$tmp/s2.json" full >>"$tmp/full.del"
+	i=$((i + 1))
+done
+i=0
+while [ "$i" -lt "$deltas" ]; do
+	step "$tmp/s2.json" "$tmp/s2add.json" delta >>"$tmp/delta.add"
+	step "$tmp/s2add.json" "$tmp/s2.json" delta >>"$tmp/delta.del"
+	i=$((i + 1))
+done
+# After the last removal the table must be the one loaded first (rules and elements as
+# one sorted list here; tests/unit/test_netpol_delta.c does the exact check).
+words() { ip netns exec "$tag-delta" "$nft" --list ip "$table" | sed 's/[,{}]/\n/g' |
+	sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$' | sort; }
+words >"$tmp/after"
+ip netns exec "$tag-delta" "$nft" <"$tmp/base.nft" || die "reload failed"
+words >"$tmp/before"
+cmp -s "$tmp/after" "$tmp/before" || die "(c): the table after the deltas differs from the whole table"
+ip netns del "$tag-delta"
+ms() { calc %.1f "$(med "$1" <"$2") * 1000"; }
+line() {
+	printf '    %-24s %7s ms = compile %6s ms (%s %6s ms) + gitops-nft %6s ms; wall %7s ms; %s bytes\n' \
+		"$1" "$(ms 1 "$2")" "$(ms 3 "$2")" "$3" "$(ms 5 "$2")" "$(ms 6 "$2")" "$(ms 2 "$2")" \
+		"$(med 8 <"$2")"
+}
+echo "    CPU time, median of $runs whole-table reloads and of $deltas deltas each way:"
+line "add, whole table (today)" "$tmp/full.add" "netpol_compile      "
+line "remove, whole table" "$tmp/full.del" "netpol_compile      "
+line "add, delta" "$tmp/delta.add" "netpol_compile_delta"
+line "remove, delta" "$tmp/delta.del" "netpol_compile_delta"
+fa=$(med 6 <"$tmp/full.add") la=$(med 6 <"$tmp/delta.add") ld=$(med 6 <"$tmp/delta.del")
+ta=$(med 1 <"$tmp/delta.add") td=$(med 1 <"$tmp/delta.del")
+printf '  gitops-nft, the change alone: add %s ms, remove %s ms (whole table %s ms: %s) (target 20 ms) %s\n' \
+	"$(calc %.1f "$la * 1000")" "$(calc %.1f "$ld * 1000")" "$(calc %.0f "$fa * 1000")" \
+	"$(calc %.0fx "$fa / $la")" "$(verdict "$(calc %d "$la <= 0.020 && $ld <= 0.020")")"
+printf '  end to end, compile + gitops-nft: add %s ms, remove %s ms (target 20 ms) %s\n' \
+	"$(calc %.1f "$ta * 1000")" "$(calc %.1f "$td * 1000")" \
+	"$(verdict "$(calc %d "$ta <= 0.020 && $td <= 0.020")")"
+[ ! -e "$tmp/missed" ]

@@ -1,0 +1,770 @@
+/* network.c: the node's Services and NetworkPolicy (issue 5, docs/node-protocol.md
+ * "The network") — the plan's `network` kept as STATE/network.json, filled in with
+ * what only this node knows (its addresses, its pods' IPs and readiness), compiled
+ * by netpol_compile() and loaded by the GPL applier `gitops-nft` as one transaction
+ * that replaces the table whole. gitops never links libnftables: gitops-nft is a
+ * child process fed on stdin (docs/licensing.md).
+ *
+ * Files:
+ *   STATE/network.json  the last plan's `network`, as the controller sent it
+ *   STATE/rules.json    what was loaded last: {"digest": sha256 of the script,
+ *                       "listing": sha256 of the table's canonical listing right after
+ *                       the load, "genid": the nftables generation then, "services",
+ *                       "policies", "time", "lastError"}
+ *   STATE/rules.lock    flock: one refresh at a time on the node
+ *   STATE/rules.dirty   "refresh, please": made by whoever wants a refresh before it
+ *                       waits for the lock; the holder takes it away before reading
+ *                       the pods' state, so a burst of readiness changes waiting
+ *                       behind one refresh costs one more refresh, not one each
+ *
+ * Drift: the kernel's nftables generation id changes with every ruleset commit of
+ * the network namespace. It costs one netlink round trip (no child process), so
+ * `node status` compares it on every call and lists the table (gitops-nft --list)
+ * only when it moved. The listing is compared in a canonical form: the elements of
+ * each set sorted (hash sets list in no fixed order, and the kernel rehashes them),
+ * the elements of dynamic/timeout sets left out (ClientIP affinity entries come and
+ * go from the packet path).
+ */
+#include "runtime/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <net/if.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netpol/netpol.h"
+
+#define NFT_LIST_MAX (256u << 20)
+#define NFT_TIMEOUT_MS (120 * 1000)
+#define LOCK_TIMEOUT_S 120
+#define NFT_MESSAGE_MAX 4000
+
+/* ---- small helpers ---- */
+
+static char *state_file(const struct node_paths *p, const char *name)
+{
+	return xasprintf("%s/%s", p->state, name);
+}
+
+static char *sha256_hex(const void *data, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	char *hex = xmalloc(2 * n + 1);
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex[2 * n] = '\0';
+	return hex;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* gitops-nft next to this binary (make install puts them together), else in PATH. */
+static char *nft_path(void)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash) {
+		char *path = xasprintf("%.*s/gitops-nft", (int)(slash - self), self);
+		if (access(path, X_OK) == 0)
+			return path;
+		free(path);
+	}
+	char *found = which("gitops-nft");
+	return found ? found : xstrdup("gitops-nft");
+}
+
+/* ---- the nftables generation id (NFT_MSG_GETGEN over netlink) ---- */
+
+/* NFTA_GEN_ID of a NFT_MSG_NEWGEN answer in buf[0..n). */
+static int parse_genid(const char *buf, size_t n, uint32_t *ret)
+{
+	size_t off = 0;
+	while (off + sizeof(struct nlmsghdr) <= n) {
+		const struct nlmsghdr *nh = (const struct nlmsghdr *)(buf + off);
+		size_t len = nh->nlmsg_len;
+		if (len < sizeof(*nh) || off + len > n)
+			return -1;
+		size_t at = off + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+		bool gen = nh->nlmsg_type != NLMSG_ERROR && (nh->nlmsg_type & 0xff) == NFT_MSG_NEWGEN;
+		while (gen && at + sizeof(struct nlattr) <= off + len) {
+			const struct nlattr *a = (const struct nlattr *)(buf + at);
+			if (a->nla_len < sizeof(*a) || at + a->nla_len > off + len)
+				break;
+			if ((a->nla_type & NLA_TYPE_MASK) == NFTA_GEN_ID && a->nla_len >= NLA_HDRLEN + 4) {
+				uint32_t id;
+				memcpy(&id, buf + at + NLA_HDRLEN, 4);
+				*ret = ntohl(id);
+				return 0;
+			}
+			at += NLA_ALIGN(a->nla_len);
+		}
+		off += NLMSG_ALIGN(len);
+	}
+	return -1;
+}
+
+static int nft_genid(uint32_t *ret)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = { .tv_sec = 1 }; /* the kernel answers at once; never hang on it */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct {
+		struct nlmsghdr nh;
+		struct nfgenmsg nf;
+	} req = { 0 };
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.nf.nfgen_family = AF_UNSPEC;
+	req.nf.version = NFNETLINK_V0;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	long buf[1024]; /* aligned for the headers */
+	ssize_t n = -1;
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) == (ssize_t)sizeof(req)) {
+		do
+			n = recv(fd, buf, sizeof(buf), 0);
+		while (n < 0 && errno == EINTR);
+	}
+	close(fd);
+	return n > 0 ? parse_genid((const char *)buf, (size_t)n, ret) : -1;
+}
+
+/* ---- gitops-nft ---- */
+
+static void trim_end(struct sbuf *sb)
+{
+	while (sb->len && (sb->buf[sb->len - 1] == '\n' || sb->buf[sb->len - 1] == ' '))
+		sb_setlen(sb, sb->len - 1);
+}
+
+static int nft_run(const char *const *args, const char *in, size_t in_len, struct sbuf *out,
+		   struct gerr **err)
+{
+	char *nft = nft_path();
+	struct strvec argv = STRVEC_INIT;
+	strvec_push(&argv, nft);
+	strvec_pushv(&argv, args);
+	struct sbuf errb = SBUF_INIT;
+	struct child c = { .argv = strvec_argv(&argv), .in = in, .in_len = in_len, .out = out,
+			   .errb = &errb, .out_max = NFT_LIST_MAX, .timeout_ms = NFT_TIMEOUT_MS };
+	int st = child_run(&c, err);
+	if (st > 0) {
+		sb_add(out, errb.buf, errb.len);
+		trim_end(out);
+		if (out->len > NFT_MESSAGE_MAX)
+			sb_setlen(out, NFT_MESSAGE_MAX);
+		gerr_set(err, GERR_FAIL, "%s exited %d%s%s", nft, st, out->len ? ": " : "", out->buf);
+	}
+	sb_release(&errb);
+	strvec_clear(&argv);
+	free(nft);
+	return st == 0 ? 0 : -1;
+}
+
+static const char *net_family(const json_t *net)
+{
+	return jstr(net, "family") ? jstr(net, "family") : "ip";
+}
+
+static const char *net_table(const json_t *net)
+{
+	return jstr(net, "table") ? jstr(net, "table") : "gitops";
+}
+
+static int nft_list(const json_t *net, struct sbuf *out, struct gerr **err)
+{
+	const char *args[] = { "--list", net_family(net), net_table(net), NULL };
+	return nft_run(args, NULL, 0, out, err);
+}
+
+/* ---- the canonical listing ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "elements = { a, b,\n c }" → the same with the elements sorted, on one line. */
+static void sorted_elements(struct sbuf *out, const char *indent, size_t ilen, const char *from,
+			    const char *to)
+{
+	struct strvec v = STRVEC_INIT;
+	while (from < to) {
+		const char *comma = memchr(from, ',', (size_t)(to - from));
+		const char *end = comma ? comma : to;
+		const char *a = from, *b = end;
+		while (a < b && strchr(" \t\n", *a))
+			a++;
+		while (b > a && strchr(" \t\n", b[-1]))
+			b--;
+		if (b > a) {
+			char *e = xstrndup(a, (size_t)(b - a));
+			strvec_push(&v, e);
+			free(e);
+		}
+		from = end + 1;
+	}
+	if (v.n)
+		qsort(v.v, v.n, sizeof(*v.v), cmp_str);
+	sb_add(out, indent, ilen);
+	sb_adds(out, "elements = {");
+	for (size_t i = 0; i < v.n; i++)
+		sb_addf(out, "%s %s", i ? "," : "", v.v[i]);
+	sb_adds(out, " }\n");
+	strvec_clear(&v);
+}
+
+static void listing_canonical(const char *text, struct sbuf *out)
+{
+	bool dynamic = false;
+	const char *line = text;
+	while (*line) {
+		const char *end = strchrnul(line, '\n');
+		size_t ilen = strspn(line, " \t");
+		const char *t = line + ilen;
+		if (str_has_prefix(t, "set ") || str_has_prefix(t, "map "))
+			dynamic = false;
+		if (str_has_prefix(t, "flags ") && (memmem(t, (size_t)(end - t), "dynamic", 7) ||
+						    memmem(t, (size_t)(end - t), "timeout", 7)))
+			dynamic = true;
+		if (str_has_prefix(t, "elements = {")) {
+			const char *open = t + strlen("elements = {");
+			const char *close = strchr(open, '}');
+			if (!close)
+				close = open + strlen(open);
+			if (!dynamic)
+				sorted_elements(out, line, ilen, open, close);
+			end = strchrnul(close, '\n');
+		} else {
+			sb_add(out, line, (size_t)(end - line));
+			sb_addc(out, '\n');
+		}
+		line = *end ? end + 1 : end;
+	}
+}
+
+/* sha256 of the table's canonical listing ("" when the table is absent). */
+static int listing_digest(const json_t *net, char **ret, struct sbuf *ret_listing, struct gerr **err)
+{
+	struct sbuf text = SBUF_INIT, canon = SBUF_INIT;
+	int r = nft_list(net, &text, err);
+	if (r == 0) {
+		listing_canonical(text.buf, &canon);
+		*ret = sha256_hex(canon.buf, canon.len);
+		if (ret_listing) {
+			sb_release(ret_listing);
+			*ret_listing = text;
+			sb_init(&text);
+		}
+	}
+	sb_release(&text);
+	sb_release(&canon);
+	return r;
+}
+
+/* ---- what only this node knows ---- */
+
+static bool pod_ready(const char *dir, const json_t *pod)
+{
+	const json_t *cs = json_object_get(json_object_get(pod, "spec"), "containers");
+	bool ready = json_array_size(cs) > 0;
+	size_t i;
+	json_t *c;
+	json_array_foreach(cs, i, c) {
+		char *path = xasprintf("%s/containers/%s/state.json", dir, jstr(c, "name") ?: "");
+		json_t *st = access(path, F_OK) == 0 ? json_load_path(path, 1 << 20, NULL) : NULL;
+		ready &= json_is_true(json_object_get(st, "ready"));
+		json_decref(st);
+		free(path);
+	}
+	return ready;
+}
+
+/* uid → {"ip", "ready", "hostNetwork"} of every pod this node has. */
+static json_t *local_pods(const struct node_paths *p)
+{
+	json_t *out = json_object();
+	DIR *d = opendir(p->pods);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *dir = xasprintf("%s/%s", p->pods, e->d_name), *path = xasprintf("%s/pod.json", dir);
+		json_t *pod = json_load_path(path, RUNTIME_MAX_PLAN, NULL);
+		const char *uid = jstr(pod, "uid");
+		if (uid)
+			json_object_set_new(out, uid, json_pack("{s:O?, s:b, s:b}", "ip", json_object_get(pod, "podIP"),
+								"ready", pod_ready(dir, pod), "hostNetwork",
+								json_is_true(json_object_get(json_object_get(pod, "spec"),
+											     "hostNetwork"))));
+		json_decref(pod);
+		free(path);
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+	return out;
+}
+
+static bool parse_cidr(const char *s, uint32_t *ret_net, uint32_t *ret_mask)
+{
+	char buf[32];
+	const char *slash = s ? strchr(s, '/') : NULL;
+	int64_t bits;
+	if (!slash || (size_t)(slash - s) >= sizeof(buf) || parse_i64(slash + 1, 0, 32, &bits) < 0)
+		return false;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	struct in_addr a;
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return false;
+	*ret_mask = bits ? ~0u << (32 - bits) : 0;
+	*ret_net = ntohl(a.s_addr) & *ret_mask;
+	return true;
+}
+
+/* The node's own IPv4 addresses that can serve NodePorts: not loopback, not
+ * link-local (the DNS address lives there), not in the pods' range. */
+static json_t *node_ips(const json_t *net)
+{
+	uint32_t cnet = 0, cmask = 0;
+	bool have = parse_cidr(jstr(net, "clusterCIDR"), &cnet, &cmask) ||
+		    parse_cidr(jstr(net, "podCIDR"), &cnet, &cmask);
+	json_t *out = json_array();
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs) < 0)
+		return out;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		struct in_addr a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		uint32_t h = ntohl(a.s_addr);
+		if ((h >> 24) == 127 || (h >> 16) == 0xa9fe || (have && (h & cmask) == cnet))
+			continue;
+		char text[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &a, text, sizeof(text));
+		bool dup = false;
+		size_t k;
+		json_t *v;
+		json_array_foreach(out, k, v)
+			dup |= !strcmp(json_string_value(v), text);
+		if (!dup)
+			json_array_append_new(out, json_string(text));
+	}
+	freeifaddrs(ifs);
+	return out;
+}
+
+static void fill_pods(json_t *net, const json_t *local)
+{
+	size_t i;
+	json_t *pod;
+	json_array_foreach(json_object_get(net, "pods"), i, pod) {
+		const json_t *lp = json_object_get(local, jstr(pod, "uid") ?: "");
+		if (!json_is_true(json_object_get(pod, "local")) || !jstr(pod, "uid"))
+			continue;
+		if (!lp || !jstr(lp, "ip")) {
+			json_object_del(pod, "ip"); /* not (or no longer) here: no rules */
+			continue;
+		}
+		bool hostnet = json_is_true(json_object_get(lp, "hostNetwork"));
+		if (hostnet)
+			json_object_set_new(pod, "hostNetwork", json_true());
+		if (!hostnet || !jstr(pod, "ip"))
+			json_object_set(pod, "ip", json_object_get(lp, "ip"));
+	}
+}
+
+static void fill_endpoints(json_t *net, const json_t *local)
+{
+	size_t i;
+	json_t *svc;
+	json_array_foreach(json_object_get(net, "services"), i, svc) {
+		json_t *eps = json_object_get(svc, "endpoints");
+		for (size_t k = 0; k < json_array_size(eps);) {
+			json_t *ep = json_array_get(eps, k);
+			const json_t *lp = json_object_get(local, jstr(ep, "uid") ?: "");
+			if (!json_is_true(json_object_get(ep, "local")) || !jstr(ep, "uid")) {
+				k++;
+				continue;
+			}
+			if (!lp || !jstr(lp, "ip")) {
+				json_array_remove(eps, k); /* the pod is gone from this node */
+				continue;
+			}
+			if (!json_is_true(json_object_get(lp, "hostNetwork")) || !jstr(ep, "ip"))
+				json_object_set(ep, "ip", json_object_get(lp, "ip"));
+			json_object_set(ep, "ready", json_object_get(lp, "ready"));
+			k++;
+		}
+	}
+}
+
+/* network.json with the node's addresses, its pods' IPs and readiness. */
+static json_t *network_fill(const struct node_paths *p, const json_t *net)
+{
+	json_t *f = json_deep_copy(net);
+	if (!json_is_array(json_object_get(f, "nodeIPs")))
+		json_object_set_new(f, "nodeIPs", node_ips(f));
+	json_t *local = local_pods(p);
+	fill_pods(f, local);
+	fill_endpoints(f, local);
+	json_decref(local);
+	return f;
+}
+
+/* ---- rules.json and the journal ---- */
+
+static json_t *rules_state(const struct node_paths *p)
+{
+	char *path = state_file(p, "rules.json");
+	json_t *st = access(path, F_OK) == 0 ? json_load_path(path, 1 << 20, NULL) : NULL;
+	free(path);
+	if (!json_is_object(st)) {
+		json_decref(st);
+		st = json_object();
+	}
+	return st;
+}
+
+static void rules_save(const struct node_paths *p, const json_t *st)
+{
+	char *path = state_file(p, "rules.json");
+	struct gerr *e = NULL;
+	if (json_save_atomic(path, st, 0644, &e) < 0)
+		fprintf(stderr, "gitops: %s\n", e->msg);
+	gerr_free(e);
+	free(path);
+}
+
+static void journal_rec(const struct node_paths *p, struct journal *j, const char *type, json_t *body)
+{
+	struct gerr *e = NULL;
+	if (j) {
+		char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(body);
+		if (text)
+			journal_append(j, type, text, strlen(text), NULL, &e);
+		free(text);
+	} else {
+		rt_journal(p, type, body, &e);
+	}
+	if (e)
+		fprintf(stderr, "gitops: journal %s: %s\n", type, e->msg);
+	gerr_free(e);
+}
+
+struct refresh {
+	const struct node_paths *p;
+	struct journal *j;  /* NULL: open the journal per record */
+	json_t *st;         /* rules.json */
+};
+
+/* A failure is journalled once, not on every retry of the same failure. */
+static void record_failure(struct refresh *r, const char *reason, const struct gerr *e)
+{
+	const char *msg = e ? e->msg : "failed";
+	if (jstr(r->st, "lastError") && !strcmp(jstr(r->st, "lastError"), msg))
+		return;
+	json_object_set_new(r->st, "lastError", json_string(msg));
+	rules_save(r->p, r->st);
+	journal_rec(r->p, r->j, "rules.failed", json_pack("{s:s, s:s}", "reason", reason, "message", msg));
+}
+
+/* ---- refresh ---- */
+
+/* 0: the table is what was loaded (genid recorded again), 1: it drifted (ret_found:
+ * its digest now), -1: it cannot be listed. */
+static int check_table(struct refresh *r, const json_t *net, char **ret_found, struct gerr **err)
+{
+	uint32_t gen;
+	bool have_gen = nft_genid(&gen) == 0;
+	const json_t *was = json_object_get(r->st, "genid");
+	if (have_gen && json_is_integer(was) && (uint32_t)json_integer_value(was) == gen)
+		return 0;
+	char *found = NULL;
+	if (listing_digest(net, &found, NULL, err) < 0)
+		return -1;
+	if (jstr(r->st, "listing") && !strcmp(found, jstr(r->st, "listing"))) {
+		free(found);
+		if (have_gen) {
+			json_object_set_new(r->st, "genid", json_integer(gen));
+			rules_save(r->p, r->st);
+		}
+		return 0;
+	}
+	*ret_found = found;
+	return 1;
+}
+
+static int load_rules(struct refresh *r, const json_t *net, const struct sbuf *script, const char *digest,
+		      const char *reason, struct gerr **err)
+{
+	struct sbuf out = SBUF_INIT;
+	int rc = nft_run((const char *const[]){ NULL }, script->buf, script->len, &out, err);
+	sb_release(&out);
+	if (rc < 0)
+		return gerr_wrap(err, "loading the network rules");
+	uint32_t gen;
+	bool have_gen = nft_genid(&gen) == 0; /* before the listing: a later change shows */
+	char *listing = NULL;
+	if (listing_digest(net, &listing, NULL, err) < 0)
+		return gerr_wrap(err, "listing the network rules");
+	int services = (int)json_array_size(json_object_get(net, "services"));
+	int policies = (int)json_array_size(json_object_get(net, "policies"));
+	char *now = rfc3339_now();
+	json_decref(r->st);
+	r->st = json_pack("{s:s, s:s, s:i, s:i, s:s}", "digest", digest, "listing", listing, "services",
+			  services, "policies", policies, "time", now);
+	if (have_gen)
+		json_object_set_new(r->st, "genid", json_integer(gen));
+	rules_save(r->p, r->st);
+	journal_rec(r->p, r->j, "rules.loaded", json_pack("{s:s, s:i, s:i, s:s}", "digest", digest, "services",
+							  services, "policies", policies, "reason", reason));
+	free(now);
+	free(listing);
+	return 0;
+}
+
+static void dns_hook(const struct node_paths *p, const json_t *filled)
+{
+	struct gerr *e = NULL;
+	if (dns_update(filled, p->state, &e) < 0)
+		fprintf(stderr, "gitops: cluster DNS: %s\n", e ? e->msg : "failed");
+	gerr_free(e);
+}
+
+/* STATE/network.json, or *ret NULL when the node has none. */
+static int load_network(const struct node_paths *p, json_t **ret, struct gerr **err)
+{
+	char *path = state_file(p, "network.json");
+	int rc = 0;
+	*ret = NULL;
+	if (access(path, F_OK) == 0 && !(*ret = json_load_path(path, RUNTIME_MAX_PLAN, err)))
+		rc = -1;
+	free(path);
+	return rc;
+}
+
+/* Under the lock: compile, and load when the script or the table changed. */
+static int refresh_locked(struct refresh *r, const char *reason, struct gerr **err)
+{
+	json_t *net = NULL;
+	int rc = load_network(r->p, &net, err);
+	if (rc < 0)
+		record_failure(r, reason, err ? *err : NULL);
+	if (!net)
+		return rc;
+	json_t *filled = network_fill(r->p, net);
+	struct sbuf script = SBUF_INIT;
+	char *digest = NULL, *found = NULL;
+	rc = netpol_compile(filled, &script, err);
+	if (rc < 0)
+		gerr_wrap(err, "compiling the network rules");
+	else
+		digest = sha256_hex(script.buf, script.len);
+	bool same = digest && jstr(r->st, "digest") && !strcmp(digest, jstr(r->st, "digest"));
+	int d = same ? check_table(r, filled, &found, err) : 0;
+	if (d == 1) {
+		journal_rec(r->p, r->j, "rules.drift", json_pack("{s:s, s:s?, s:s}", "digest", digest, "expected",
+								 jstr(r->st, "listing"), "found", found));
+		reason = "drift";
+	}
+	if (d < 0)
+		rc = -1;
+	else if (rc == 0 && (!same || d == 1))
+		rc = load_rules(r, filled, &script, digest, reason, err);
+	if (rc < 0)
+		record_failure(r, reason, err ? *err : NULL);
+	else if (json_object_get(r->st, "lastError") && json_object_del(r->st, "lastError") == 0)
+		rules_save(r->p, r->st);
+	dns_hook(r->p, filled);
+	free(found);
+	free(digest);
+	sb_release(&script);
+	json_decref(filled);
+	json_decref(net);
+	return rc;
+}
+
+/* ---- locking ---- */
+
+static int lock_rules(const struct node_paths *p, int how, struct gerr **err)
+{
+	char *path = state_file(p, "rules.lock");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (fd < 0)
+		return gerr_sys(err, "open %s/rules.lock", p->state);
+	bool wait = !(how & LOCK_NB);
+	for (int i = 0; i < (wait ? LOCK_TIMEOUT_S * 10 : 1); i++) {
+		if (flock(fd, how | LOCK_NB) == 0)
+			return fd;
+		if (wait)
+			usleep(100000);
+	}
+	close(fd);
+	return wait ? gerr_set(err, GERR_IO, "another refresh of the network rules is still running") : -1;
+}
+
+static void mark_dirty(const struct node_paths *p)
+{
+	char *path = state_file(p, "rules.dirty");
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
+static bool take_dirty(const struct node_paths *p)
+{
+	char *path = state_file(p, "rules.dirty");
+	bool was = unlink(path) == 0;
+	free(path);
+	return was;
+}
+
+int network_refresh(const struct node_paths *p, struct journal *j, const char *reason, struct gerr **err)
+{
+	if (!network_present(p))
+		return 0;
+	mark_dirty(p);
+	int fd = lock_rules(p, LOCK_EX, err);
+	if (fd < 0)
+		return -1;
+	int rc = 0;
+	while (take_dirty(p)) { /* else the refresh before us saw what we came for */
+		struct refresh r = { p, j, rules_state(p) };
+		if (err)
+			gerr_clear(err);
+		rc = refresh_locked(&r, reason, err);
+		json_decref(r.st);
+	}
+	close(fd);
+	return rc;
+}
+
+int network_save(const struct node_paths *p, const json_t *network, struct gerr **err)
+{
+	if (!json_is_object(network))
+		return 0;
+	char *path = state_file(p, "network.json");
+	json_t *have = access(path, F_OK) == 0 ? json_load_path(path, RUNTIME_MAX_PLAN, NULL) : NULL;
+	int r = json_equal(have, network) ? 0 : json_save_atomic(path, network, 0644, err);
+	json_decref(have);
+	free(path);
+	return r;
+}
+
+bool network_present(const struct node_paths *p)
+{
+	char *path = state_file(p, "network.json");
+	bool have = access(path, F_OK) == 0;
+	free(path);
+	return have;
+}
+
+void network_check_drift(const struct node_paths *p)
+{
+	if (!network_present(p))
+		return;
+	int fd = lock_rules(p, LOCK_EX | LOCK_NB, NULL);
+	if (fd < 0)
+		return; /* a refresh is running: it checks the table itself */
+	struct refresh r = { p, NULL, rules_state(p) };
+	const json_t *was = json_object_get(r.st, "genid");
+	uint32_t gen;
+	bool quiet = !jstr(r.st, "listing") ||
+		     (json_is_integer(was) && nft_genid(&gen) == 0 && (uint32_t)json_integer_value(was) == gen);
+	if (!quiet) {
+		struct gerr *e = NULL;
+		/* the script may have changed too (a readiness refresh that failed): the
+		 * refresh loads whatever differs, and calls a changed table drift */
+		if (refresh_locked(&r, "readiness", &e) < 0)
+			fprintf(stderr, "gitops: %s\n", e ? e->msg : "refreshing the network rules failed");
+		gerr_free(e);
+	}
+	json_decref(r.st);
+	close(fd);
+}
+
+void network_refresh_spawn(const struct node_paths *p)
+{
+	if (!network_present(p))
+		return;
+	pid_t pid = fork();
+	if (pid != 0)
+		return; /* the parent (a shim) reaps it with its other children */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	setpgid(0, 0);
+	close_range(3, ~0U, 0);
+	struct gerr *e = NULL;
+	if (network_refresh(p, NULL, "readiness", &e) < 0)
+		fprintf(stderr, "gitops: %s\n", e ? e->msg : "refreshing the network rules failed");
+	gerr_free(e);
+	_exit(0);
+}
+
+/* ---- gitops node rules ---- */
+
+int node_rules(const struct node_opts *o, json_t **ret_report, struct gerr **err)
+{
+	struct node_paths p;
+	if (node_paths_init(&p, o, err) < 0)
+		return -1;
+	int fd = lock_rules(&p, LOCK_SH, err);
+	if (fd < 0) {
+		node_paths_release(&p);
+		return -1;
+	}
+	json_t *net = NULL;
+	load_network(&p, &net, NULL); /* unreadable: list the default table */
+	json_t *st = rules_state(&p);
+	struct sbuf listing = SBUF_INIT;
+	char *digest = NULL;
+	int r = listing_digest(net, &digest, &listing, err);
+	close(fd);
+	if (r == 0) {
+		const char *want = jstr(st, "listing");
+		json_t *loaded = json_object_size(st) ? json_incref(st) : json_null();
+		char *table = xasprintf("%s %s", net_family(net), net_table(net));
+		*ret_report = json_pack("{s:b, s:s, s:s, s:s, s:o, s:b}", "network", net != NULL, "table", table,
+					"listing", listing.buf, "listingDigest", digest, "loaded", loaded,
+					"matches", want ? !strcmp(want, digest) : listing.len == 0);
+		free(table);
+	}
+	free(digest);
+	sb_release(&listing);
+	json_decref(st);
+	json_decref(net);
+	node_paths_release(&p);
+	return r;
+}

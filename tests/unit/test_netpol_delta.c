@@ -1,0 +1,425 @@
+/* tests/unit/test_netpol_delta.c: netpol_compile_delta, golden-free. As root with
+ * ./gitops-nft (GITOPS_NFT overrides the path), in a private network namespace
+ * of this process: for pairs of inputs (old, new), loading the whole table of old
+ * then the delta gives the same `nft list table` (objects and elements sorted,
+ * rules in order) as loading the whole table of new. The pairs: consecutive
+ * golden inputs in both directions, each golden against an empty input both ways,
+ * and single changes of a generated input (one endpoint added or removed, a
+ * Service's endpoints gone or back, a Service added or removed, its traffic policy,
+ * a pod's labels or a policy changed). Without root only the text contract is checked. */
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "netpol/netpol.h"
+
+#define GOLDEN_DIR "tests/netpol/golden"
+
+static bool kernel;       /* root, an applier, and our own network namespace */
+static char *table_name;
+
+static const char *applier(void)
+{
+	const char *p = getenv("GITOPS_NFT");
+	return p && *p ? p : "./gitops-nft";
+}
+
+static json_t *parse(const char *text)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	if (!j)
+		fail_msg("%d: %s", je.line, je.text);
+	json_object_set_new(j, "table", json_string(table_name));
+	return j;
+}
+
+static json_t *golden(const char *name)
+{
+	char *path = xasprintf("%s/%s.json", GOLDEN_DIR, name);
+	json_error_t je;
+	json_t *j = json_load_file(path, 0, &je);
+	if (!j)
+		fail_msg("%s:%d: %s", path, je.line, je.text);
+	free(path);
+	json_object_set_new(j, "table", json_string(table_name));
+	return j;
+}
+
+static char *full(const json_t *in)
+{
+	struct sbuf out = SBUF_INIT;
+	struct gerr *err = NULL;
+	if (netpol_compile(in, &out, &err) < 0)
+		fail_msg("netpol_compile: %s", err->msg);
+	return sb_detach(&out, NULL);
+}
+
+static char *delta(const json_t *a, const json_t *b, int *ret)
+{
+	struct sbuf out = SBUF_INIT;
+	struct gerr *err = NULL;
+	*ret = netpol_compile_delta(a, b, &out, &err);
+	if (*ret < 0)
+		fail_msg("netpol_compile_delta: %s", err->msg);
+	return sb_detach(&out, NULL);
+}
+
+/* ---- the kernel side ---------------------------------------------------------------- */
+
+static void apply(const char *what, const char *text)
+{
+	const char *argv[] = { applier(), NULL };
+	struct sbuf out = SBUF_INIT;
+	struct child c = { .argv = argv, .in = text, .in_len = strlen(text), .out = &out,
+			   .timeout_ms = 60000 };
+	struct gerr *err = NULL;
+	int st = child_run(&c, &err);
+	if (st != 0)
+		fail_msg("gitops-nft (%s) exited %d: %s%s\n--- script:\n%.4000s", what, st,
+			 err ? err->msg : "", out.buf, text);
+	sb_release(&out);
+}
+
+static char *list_table(void)
+{
+	const char *argv[] = { applier(), "--list", "ip", table_name, NULL };
+	struct sbuf out = SBUF_INIT;
+	struct child c = { .argv = argv, .out = &out, .timeout_ms = 60000 };
+	struct gerr *err = NULL;
+	if (child_run(&c, &err) != 0)
+		fail_msg("gitops-nft --list failed");
+	return sb_detach(&out, NULL);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == ','))
+		s[--n] = '\0';
+	return s;
+}
+
+/* `nft list table` with its blocks sorted by their first line and every set's
+ * elements sorted (the kernel lists hash sets in hash order, chains in creation
+ * order); the rules of a chain keep their order. */
+static char *canonical(const char *listing)
+{
+	char *text = xstrdup(listing), *save = NULL, *line;
+	struct strvec blocks = STRVEC_INIT, elems = STRVEC_INIT;
+	struct sbuf cur = SBUF_INIT, el = SBUF_INIT;
+	bool in_elems = false;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "table ", 6) || !strcmp(line, "}"))
+			continue;
+		if (in_elems || strstr(line, "elements = {")) {
+			char *s = in_elems ? line : strstr(line, "elements = {") + 12;
+			char *close = strchr(s, '}');
+			if (close)
+				*close = '\0';
+			sb_addf(&el, "%s,", s);
+			in_elems = !close;
+			if (in_elems)
+				continue;
+			char *es = NULL;
+			for (char *e = strtok_r(el.buf, ",", &es); e; e = strtok_r(NULL, ",", &es))
+				if (*trim(e))
+					strvec_push(&elems, trim(e));
+			if (elems.n)
+				qsort(elems.v, elems.n, sizeof(*elems.v), cmp_str);
+			for (size_t i = 0; i < elems.n; i++)
+				sb_addf(&cur, "\t\telement %s\n", elems.v[i]);
+			strvec_clear(&elems);
+			sb_reset(&el);
+			continue;
+		}
+		if (!strcmp(line, "\t}")) {
+			strvec_push(&blocks, cur.buf);
+			sb_reset(&cur);
+			continue;
+		}
+		if (*trim(line))
+			sb_addf(&cur, "%s\n", line);
+	}
+	if (blocks.n)
+		qsort(blocks.v, blocks.n, sizeof(*blocks.v), cmp_str);
+	struct sbuf all = SBUF_INIT;
+	for (size_t i = 0; i < blocks.n; i++)
+		sb_addf(&all, "%s}\n", blocks.v[i]);
+	sb_add(&all, cur.buf, cur.len);   /* nothing unless the listing was cut short */
+	strvec_clear(&blocks);
+	sb_release(&cur);
+	sb_release(&el);
+	free(text);
+	return sb_detach(&all, NULL);
+}
+
+static void report_diff(const char *what, const char *want, const char *got)
+{
+	size_t line = 1;
+	while (*want && *want == *got) {
+		if (*want == '\n')
+			line++;
+		want++;
+		got++;
+	}
+	while (line > 1 && want[-1] != '\n') {
+		want--;
+		got--;
+	}
+	fprintf(stderr, "%s: full(old)+delta differs from full(new) at line %zu\n"
+			"  full(new):   %.*s\n  with delta:  %.*s\n", what, line,
+		(int)strcspn(want, "\n"), want, (int)strcspn(got, "\n"), got);
+}
+
+/* full(a) + delta(a, b) lists like full(b); returns the delta's return value. */
+static int check_pair(const char *what, const json_t *a, const json_t *b)
+{
+	int r;
+	char *fa = full(a), *fb = full(b), *d = delta(a, b, &r);
+	assert_true(r == 0 || r == 1);
+	if (r == 1)
+		assert_string_equal(d, fb);
+	if (kernel) {
+		apply("full(old)", fa);
+		if (*d)
+			apply("delta", d);
+		char *got = list_table();
+		apply("full(new)", fb);
+		char *want = list_table();
+		char *cw = canonical(want), *cg = canonical(got);
+		if (strcmp(cw, cg)) {
+			report_diff(what, cw, cg);
+			fprintf(stderr, "--- delta:\n%.6000s\n", d);
+			fail();
+		}
+		free(cw);
+		free(cg);
+		free(got);
+		free(want);
+	}
+	free(fa);
+	free(fb);
+	free(d);
+	return r;
+}
+
+/* ---- golden inputs ------------------------------------------------------------------ */
+
+static const char *const goldens[] = {
+	"affinity", "allow-from-namespaceselector", "allow-from-podselector",
+	"clusterip-two-endpoints", "deny-all-ingress", "egress-deny-allow-dns", "endport",
+	"etp-local", "headless", "ipblock-except", "multiport-named-targetport", "named-ports",
+	"no-endpoints", "nodeport", "peer-both-selectors", "traffic-policies",
+	"two-policies-additive",
+};
+
+static void test_goldens(void **state)
+{
+	json_t *empty = parse("{\"nodeIPs\": [\"192.168.1.10\"]}");
+	for (size_t i = 0; i < ARRAY_SIZE(goldens); i++) {
+		json_t *a = golden(goldens[i]);
+		char *what = xasprintf("empty -> %s", goldens[i]);
+		check_pair(what, empty, a);
+		free(what);
+		what = xasprintf("%s -> empty", goldens[i]);
+		check_pair(what, a, empty);
+		free(what);
+		if (i + 1 < ARRAY_SIZE(goldens)) {
+			json_t *b = golden(goldens[i + 1]);
+			what = xasprintf("%s -> %s", goldens[i], goldens[i + 1]);
+			check_pair(what, a, b);
+			free(what);
+			what = xasprintf("%s -> %s", goldens[i + 1], goldens[i]);
+			check_pair(what, b, a);
+			free(what);
+			json_decref(b);
+		}
+		json_decref(a);
+	}
+	json_decref(empty);
+}
+
+/* ---- single changes of one input ------------------------------------------------------ */
+
+static json_t *svc(const char *name, const char *ip, int eps, bool affinity)
+{
+	json_t *e = json_array();
+	for (int k = 0; k < eps; k++) {
+		char *a = xasprintf("10.244.%d.%d", k % 3, 10 + k);
+		json_array_append_new(e, json_pack("{s:s, s:b, s:{s:i}}", "ip", a, "local", k == 0,
+						   "ports", "http", 8080));
+		free(a);
+	}
+	json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:i, s:i, s:i}], s:o}", "namespace", "web",
+			      "name", name, "type", "NodePort", "clusterIP", ip, "ports", "name", "http",
+			      "port", 80, "targetPort", 8080, "nodePort", 30000 + ip[strlen(ip) - 1], "endpoints", e);
+	if (affinity)
+		json_object_set_new(s, "sessionAffinity", json_string("ClientIP"));
+	return s;
+}
+
+/* Three Services, two pods on this node and one elsewhere, two policies; `change`
+ * alters one thing. */
+static json_t *base(const char *change)
+{
+	json_t *in = parse("{\"nodeIPs\": [\"192.168.1.10\"], \"clusterCIDR\": \"10.244.0.0/16\","
+		"\"namespaces\": [{\"name\": \"web\", \"labels\": {\"team\": \"a\"}}],"
+		"\"pods\": ["
+		" {\"namespace\": \"web\", \"name\": \"a\", \"ip\": \"10.244.0.10\", \"local\": true,"
+		"  \"labels\": {\"app\": \"web\"}, \"ports\": [{\"name\": \"http\", \"containerPort\": 8080}]},"
+		" {\"namespace\": \"web\", \"name\": \"b\", \"ip\": \"10.244.1.11\", \"local\": true,"
+		"  \"labels\": {\"app\": \"db\"}},"
+		" {\"namespace\": \"web\", \"name\": \"c\", \"ip\": \"10.244.2.12\", \"labels\": {\"app\": \"web\"}}],"
+		"\"policies\": ["
+		" {\"namespace\": \"web\", \"name\": \"db\", \"podSelector\": {\"matchLabels\": {\"app\": \"db\"}},"
+		"  \"policyTypes\": [\"Ingress\"], \"ingress\": [{\"from\": [{\"podSelector\":"
+		"  {\"matchLabels\": {\"app\": \"web\"}}}], \"ports\": [{\"port\": 5432}]}]},"
+		" {\"namespace\": \"web\", \"name\": \"egress\", \"podSelector\": {},"
+		"  \"policyTypes\": [\"Egress\"], \"egress\": [{\"to\": [{\"ipBlock\": {\"cidr\": \"10.0.0.0/8\","
+		"  \"except\": [\"10.1.0.0/16\"]}}]}]}]}");
+	json_t *svcs = json_array();
+	bool c = change != NULL;
+	json_array_append_new(svcs, svc("one", "10.96.0.1", c && !strcmp(change, "add-endpoint") ? 3 : 2, false));
+	json_array_append_new(svcs, svc("two", "10.96.0.2",
+		c && !strcmp(change, "drop-endpoint") ? 1 : c && !strcmp(change, "no-endpoints") ? 0 : 2,
+		c && !strcmp(change, "affinity")));
+	if (!c || strcmp(change, "remove-service"))
+		json_array_append_new(svcs, svc("three", "10.96.0.3", 2, false));
+	if (c && !strcmp(change, "add-service"))
+		json_array_append_new(svcs, svc("four", "10.96.0.4", 4, true));
+	json_object_set_new(in, "services", svcs);
+	json_t *pods = json_object_get(in, "pods"), *pols = json_object_get(in, "policies");
+	if (c && !strcmp(change, "relabel"))
+		json_object_set_new(json_object_get(json_array_get(pods, 1), "labels"), "app", json_string("web"));
+	if (c && !strcmp(change, "policy"))
+		json_object_set_new(json_array_get(json_object_get(json_array_get(json_object_get(
+			json_array_get(pols, 0), "ingress"), 0), "ports"), 0), "port", json_integer(5433));
+	if (c && !strcmp(change, "no-policies"))
+		json_array_clear(pols);
+	if (c && !strcmp(change, "itp-local"))   /* a map key kept, its verdict changed */
+		json_object_set_new(json_array_get(svcs, 0), "internalTrafficPolicy", json_string("Local"));
+	if (c && !strcmp(change, "node-ip"))
+		json_array_append_new(json_object_get(in, "nodeIPs"), json_string("192.168.1.11"));
+	return in;
+}
+
+static void test_changes(void **state)
+{
+	static const char *const changes[] = {
+		"add-endpoint", "drop-endpoint", "no-endpoints", "affinity", "remove-service",
+		"add-service", "relabel", "policy", "no-policies", "itp-local", "node-ip",
+	};
+	json_t *b0 = base(NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(changes); i++) {
+		json_t *b1 = base(changes[i]);
+		char *what = xasprintf("base -> %s", changes[i]);
+		assert_int_equal(check_pair(what, b0, b1), 0);   /* a delta, not the whole table */
+		free(what);
+		what = xasprintf("%s -> base", changes[i]);
+		assert_int_equal(check_pair(what, b1, b0), 0);
+		free(what);
+		json_decref(b1);
+	}
+	json_decref(b0);
+}
+
+/* ---- the text contract ------------------------------------------------------------------ */
+
+static void test_contract(void **state)
+{
+	json_t *a = base(NULL), *b = base("add-endpoint");
+	int r;
+	/* equal inputs: nothing to do */
+	char *d = delta(a, a, &r);
+	assert_int_equal(r, 0);
+	assert_string_equal(d, "");
+	free(d);
+	/* one endpoint (on another node): its chains are rewritten, nothing else; only
+	 * this node's endpoints can hairpin, so no hairpin element */
+	d = delta(a, b, &r);
+	assert_int_equal(r, 0);
+	assert_non_null(strstr(d, "dnat to 10.244.2.12"));
+	assert_null(strstr(d, "hairpin-endpoints"));
+	assert_null(strstr(d, "add element ip "));
+	assert_null(strstr(d, "delete "));
+	assert_null(strstr(d, "add table"));
+	free(d);
+	/* a verdict changed: the key deleted and added again in the same transaction */
+	json_t *itp = base("itp-local");
+	d = delta(a, itp, &r);
+	assert_int_equal(r, 0);
+	assert_non_null(strstr(d, "delete element ip "));
+	assert_non_null(strstr(d, "service-ips { 10.96.0.1 . tcp . 80 }"));
+	assert_non_null(strstr(d, "service-ips { 10.96.0.1 . tcp . 80 : goto local-"));
+	free(d);
+	json_decref(itp);
+	/* another table name: the whole table */
+	json_t *c = base("add-endpoint");
+	json_object_set_new(c, "table", json_string("other"));
+	char *fc = full(c);
+	d = delta(a, c, &r);
+	assert_int_equal(r, 1);
+	assert_string_equal(d, fc);
+	free(d);
+	free(fc);
+	/* an old input that does not compile: the whole table */
+	json_t *bad = parse("{\"services\": 5}");
+	char *fb = full(b);
+	d = delta(bad, b, &r);
+	assert_int_equal(r, 1);
+	assert_string_equal(d, fb);
+	free(d);
+	free(fb);
+	/* a new input that does not compile: the error, nothing written */
+	struct sbuf out = SBUF_INIT;
+	struct gerr *err = NULL;
+	assert_int_equal(netpol_compile_delta(a, bad, &out, &err), -1);
+	assert_non_null(err);
+	assert_int_equal(out.len, 0);
+	gerr_free(err);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+	json_decref(bad);
+}
+
+static int setup(void **state)
+{
+	table_name = xasprintf("gitops_delta_%ld", (long)getpid());
+	kernel = geteuid() == 0 && access(applier(), X_OK) == 0 && unshare(CLONE_NEWNET) == 0;
+	if (!kernel)
+		printf("# netpol delta: not root, no %s or no unshare: text checks only\n", applier());
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	free(table_name);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_contract),
+		cmocka_unit_test(test_changes),
+		cmocka_unit_test(test_goldens),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
