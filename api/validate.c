@@ -81,7 +81,7 @@ static void vdiag(struct vctx *v, enum api_severity sev, const struct ynode *at,
 		v->o->invalid = true;
 }
 
-void verr(struct vctx *v, const struct ynode *at, const char *sub, const char *fmt, ...)
+void vc_err(struct vctx *v, const struct ynode *at, const char *sub, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -89,7 +89,7 @@ void verr(struct vctx *v, const struct ynode *at, const char *sub, const char *f
 	va_end(ap);
 }
 
-void vwarn(struct vctx *v, const struct ynode *at, const char *sub, const char *fmt, ...)
+void vc_warn(struct vctx *v, const struct ynode *at, const char *sub, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -142,9 +142,9 @@ static void suggest(struct vctx *v, const struct ynode *key, const struct schema
 	}
 	size_t keep = vpush_key(v, key->str);
 	if (best)
-		verr(v, key, NULL, "unknown field (did you mean \"%s\"?)", best);
+		vc_err(v, key, NULL, "unknown field (did you mean \"%s\"?)", best);
 	else
-		verr(v, key, NULL, "unknown field");
+		vc_err(v, key, NULL, "unknown field");
 	vpop(v, keep);
 }
 
@@ -158,7 +158,7 @@ static void check_enum(struct vctx *v, const struct ynode *n, const char *const 
 	struct sbuf list = SBUF_INIT;
 	for (const char *const *e = enumv; *e; e++)
 		sb_addf(&list, "%s\"%s\"", e == enumv ? "" : ", ", *e);
-	verr(v, n, NULL, "Unsupported value: \"%s\": supported values: %s", n->str, list.buf);
+	vc_err(v, n, NULL, "Unsupported value: \"%s\": supported values: %s", n->str, list.buf);
 	sb_release(&list);
 }
 
@@ -166,7 +166,7 @@ static bool want_scalar(struct vctx *v, const struct ynode *n, uint8_t type)
 {
 	if (n->type == YN_SCALAR)
 		return true;
-	verr(v, n, NULL, "wrong type: expected %s, got %s", type_name(type), tag_name(n));
+	vc_err(v, n, NULL, "wrong type: expected %s, got %s", type_name(type), tag_name(n));
 	return false;
 }
 
@@ -180,7 +180,7 @@ static void check_scalar(struct vctx *v, const struct ynode *n, uint8_t type)
 	case FT_TIME:
 		ok = n->tag == YS_STR;
 		if (!ok) {
-			verr(v, n, NULL, "wrong type: expected string, got %s (quote it: \"%s\")",
+			vc_err(v, n, NULL, "wrong type: expected string, got %s (quote it: \"%s\")",
 			     tag_name(n), n->str);
 			return;
 		}
@@ -190,7 +190,7 @@ static void check_scalar(struct vctx *v, const struct ynode *n, uint8_t type)
 		if (ok) {
 			int64_t i;
 			if (!yn_int(n, &i)) {
-				verr(v, n, NULL, "integer %s is out of range", n->str);
+				vc_err(v, n, NULL, "integer %s is out of range", n->str);
 				return;
 			}
 		}
@@ -209,7 +209,7 @@ static void check_scalar(struct vctx *v, const struct ynode *n, uint8_t type)
 		int64_t milli;
 		struct gerr *e = NULL;
 		if (ok && api_quantity_parse(n->str, &milli, &e) < 0) {
-			verr(v, n, NULL, "Invalid value: \"%s\": %s", n->str, e ? e->msg : "invalid quantity");
+			vc_err(v, n, NULL, "Invalid value: \"%s\": %s", n->str, e ? e->msg : "invalid quantity");
 			gerr_free(e);
 		}
 		break;
@@ -218,14 +218,14 @@ static void check_scalar(struct vctx *v, const struct ynode *n, uint8_t type)
 		ok = n->tag == YS_STR;
 		const char *why = ok ? check_base64(n->str, n->len) : NULL;
 		if (why)
-			verr(v, n, NULL, "Invalid value: %s", why);
+			vc_err(v, n, NULL, "Invalid value: %s", why);
 		break;
 	}
 	default:
 		ok = true;
 	}
 	if (!ok)
-		verr(v, n, NULL, "wrong type: expected %s, got %s", type_name(type), tag_name(n));
+		vc_err(v, n, NULL, "wrong type: expected %s, got %s", type_name(type), tag_name(n));
 }
 
 void vcheck_value(struct vctx *v, const struct ynode *n, uint8_t type, uint8_t elem, int16_t ref,
@@ -241,7 +241,7 @@ void vcheck_value(struct vctx *v, const struct ynode *n, uint8_t type, uint8_t e
 		return;
 	case FT_ARRAY:
 		if (n->type != YN_SEQ) {
-			verr(v, n, NULL, "wrong type: expected array, got %s", tag_name(n));
+			vc_err(v, n, NULL, "wrong type: expected array, got %s", tag_name(n));
 			return;
 		}
 		for (size_t i = 0; i < n->n; i++) {
@@ -252,14 +252,14 @@ void vcheck_value(struct vctx *v, const struct ynode *n, uint8_t type, uint8_t e
 		return;
 	case FT_MAP:
 		if (n->type != YN_MAP) {
-			verr(v, n, NULL, "wrong type: expected object, got %s", tag_name(n));
+			vc_err(v, n, NULL, "wrong type: expected object, got %s", tag_name(n));
 			return;
 		}
 		for (size_t i = 0; i < n->n; i++) {
 			size_t keep = vpush_mapkey(v, n->items[2 * i]->str);
 			if (elem == FT_STRING && !is_null(n->items[2 * i + 1]) &&
 			    n->items[2 * i + 1]->type == YN_SCALAR && n->items[2 * i + 1]->tag != YS_STR)
-				verr(v, n->items[2 * i + 1], NULL,
+				vc_err(v, n->items[2 * i + 1], NULL,
 				     "wrong type: expected string, got %s (quote it: \"%s\")",
 				     tag_name(n->items[2 * i + 1]), n->items[2 * i + 1]->str);
 			else
@@ -279,7 +279,7 @@ void vcheck_object(struct vctx *v, const struct ynode *n, int16_t ti)
 	if (ti < 0 || (size_t)ti >= schema_ntypes)
 		return;
 	if (n->type != YN_MAP) {
-		verr(v, n, NULL, "wrong type: expected object, got %s", tag_name(n));
+		vc_err(v, n, NULL, "wrong type: expected object, got %s", tag_name(n));
 		return;
 	}
 	const struct schema_type *t = &schema_types[ti];
@@ -297,7 +297,7 @@ void vcheck_object(struct vctx *v, const struct ynode *n, int16_t ti)
 	for (size_t i = 0; i < t->nfields; i++) {
 		const struct schema_field *f = &t->fields[i];
 		if ((f->flags & FF_REQUIRED) && is_null(yn_get(n, f->name)))
-			verr(v, n, f->name, "Required value");
+			vc_err(v, n, f->name, "Required value");
 	}
 	if (hooks && hooks[ti])
 		hooks[ti](v, n);
@@ -329,7 +329,7 @@ void api_validate_object(struct api_set *s, struct api_object *o)
 	int ti = type_of_kind[ki] - 1;
 	vcheck_object(&v, o->root, (int16_t)ti);
 	if (!*o->name && is_null(yn_path(o->root, "metadata.generateName")))
-		verr(&v, o->root, "metadata.name", "Required value: name or generateName is required");
+		vc_err(&v, o->root, "metadata.name", "Required value: name or generateName is required");
 	free(v.segs);
 	sb_release(&v.label);
 }

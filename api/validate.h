@@ -37,9 +37,9 @@ struct hook {
 extern const struct hook validate_hooks[]; /* terminated by { NULL } */
 
 /* Error/warning at node `at` (its position), at path + "." + sub (sub may be NULL). */
-void verr(struct vctx *v, const struct ynode *at, const char *sub, const char *fmt, ...)
+void vc_err(struct vctx *v, const struct ynode *at, const char *sub, const char *fmt, ...)
 	PRINTF_LIKE(4, 5);
-void vwarn(struct vctx *v, const struct ynode *at, const char *sub, const char *fmt, ...)
+void vc_warn(struct vctx *v, const struct ynode *at, const char *sub, const char *fmt, ...)
 	PRINTF_LIKE(4, 5);
 size_t vpush_key(struct vctx *v, const char *key);
 size_t vpush_index(struct vctx *v, size_t i);

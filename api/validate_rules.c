@@ -26,7 +26,7 @@ static void check_name(struct vctx *v, const struct ynode *n, const char *sub,
 	const char *s = str_of(n);
 	const char *why = s ? check(s) : NULL;
 	if (why)
-		verr(v, n, sub, "Invalid value: \"%s\": %s", s, why);
+		vc_err(v, n, sub, "Invalid value: \"%s\": %s", s, why);
 }
 
 static void check_range(struct vctx *v, const struct ynode *map, const char *key, int64_t min,
@@ -35,7 +35,7 @@ static void check_range(struct vctx *v, const struct ynode *map, const char *key
 	const struct ynode *n = yn_get(map, key);
 	int64_t i;
 	if (int_of(n, &i) && (i < min || i > max))
-		verr(v, n, key, "Invalid value: %lld: %s", (long long)i, what);
+		vc_err(v, n, key, "Invalid value: %lld: %s", (long long)i, what);
 }
 
 static void nonneg(struct vctx *v, const struct ynode *map, const char *key)
@@ -49,7 +49,7 @@ static void check_port_ref(struct vctx *v, const struct ynode *n, const char *su
 	int64_t i;
 	if (int_of(n, &i)) {
 		if (i < 1 || i > 65535)
-			verr(v, n, sub, "Invalid value: %lld: must be between 1 and 65535, inclusive",
+			vc_err(v, n, sub, "Invalid value: %lld: must be between 1 and 65535, inclusive",
 			     (long long)i);
 		return;
 	}
@@ -88,10 +88,10 @@ static void meta_hook(struct vctx *v, const struct ynode *n)
 		size_t keep = vpush_key(v, "labels");
 		const char *why = check_label_key(k->str);
 		if (why)
-			verr(v, k, NULL, "Invalid value: \"%s\": %s", k->str, why);
+			vc_err(v, k, NULL, "Invalid value: \"%s\": %s", k->str, why);
 		why = str_of(val) ? check_label_value(val->str) : NULL;
 		if (why)
-			verr(v, val, NULL, "Invalid value: \"%s\": %s", val->str, why);
+			vc_err(v, val, NULL, "Invalid value: \"%s\": %s", val->str, why);
 		vpop(v, keep);
 	}
 	for (size_t i = 0; ann && ann->type == YN_MAP && i < ann->n; i++) {
@@ -99,7 +99,7 @@ static void meta_hook(struct vctx *v, const struct ynode *n)
 		const char *why = check_label_key(k->str);
 		if (why) {
 			size_t keep = vpush_key(v, "annotations");
-			verr(v, k, NULL, "Invalid value: \"%s\": %s", k->str, why);
+			vc_err(v, k, NULL, "Invalid value: \"%s\": %s", k->str, why);
 			vpop(v, keep);
 		}
 	}
@@ -115,7 +115,7 @@ static void meta_hook(struct vctx *v, const struct ynode *n)
 		check_name(v, name, "name", check_dns1123_subdomain);
 	const struct ynode *ns = yn_get(n, "namespace");
 	if (str_of(ns) && !v->o->kind->namespaced)
-		vwarn(v, ns, "namespace", "%s is cluster-scoped; the namespace is ignored", kind);
+		vc_warn(v, ns, "namespace", "%s is cluster-scoped; the namespace is ignored", kind);
 	else
 		check_name(v, ns, "namespace", check_dns1123_label);
 }
@@ -136,7 +136,7 @@ static void dup_names(struct vctx *v, const struct ynode *seq, const char *sub, 
 		if (dup) {
 			size_t keep = vpush_key(v, sub);
 			size_t k2 = vpush_index(v, i);
-			verr(v, nm, key, "Duplicate value: \"%s\"", s);
+			vc_err(v, nm, key, "Duplicate value: \"%s\"", s);
 			vpop(v, k2);
 			vpop(v, keep);
 		} else {
@@ -171,7 +171,7 @@ static void check_mounts(struct vctx *v, const struct ynode *containers, const c
 				size_t k1 = vpush_index(v, i);
 				size_t k2 = vpush_key(v, "volumeMounts");
 				size_t k3 = vpush_index(v, j);
-				verr(v, nm, "name", "Not found: \"%s\"", s);
+				vc_err(v, nm, "name", "Not found: \"%s\"", s);
 				vpop(v, k3);
 				vpop(v, k2);
 				vpop(v, k1);
@@ -193,7 +193,7 @@ static void podspec_hook(struct vctx *v, const struct ynode *n)
 	dup_names(v, volumes, "volumes", "name", seen, &nseen);
 	free(seen);
 	if (containers && containers->type == YN_SEQ && containers->n == 0)
-		verr(v, containers, "containers", "Required value");
+		vc_err(v, containers, "containers", "Required value");
 	check_mounts(v, containers, "containers", volumes);
 	check_mounts(v, init, "initContainers", volumes);
 
@@ -204,12 +204,12 @@ static void podspec_hook(struct vctx *v, const struct ynode *n)
 			!strcmp(kind, "DaemonSet") || !strcmp(kind, "StatefulSet");
 	bool job = !strcmp(kind, "Job") || !strcmp(kind, "CronJob");
 	if (workload && policy && strcmp(policy, "Always"))
-		verr(v, rp, "restartPolicy", "Unsupported value: \"%s\": supported values: \"Always\"",
+		vc_err(v, rp, "restartPolicy", "Unsupported value: \"%s\": supported values: \"Always\"",
 		     policy);
 	if (job && !policy)
-		verr(v, n, "restartPolicy", "Required value: valid values: \"OnFailure\", \"Never\"");
+		vc_err(v, n, "restartPolicy", "Required value: valid values: \"OnFailure\", \"Never\"");
 	else if (job && strcmp(policy, "OnFailure") && strcmp(policy, "Never"))
-		verr(v, rp, "restartPolicy",
+		vc_err(v, rp, "restartPolicy",
 		     "Unsupported value: \"%s\": supported values: \"OnFailure\", \"Never\"", policy);
 	nonneg(v, n, "terminationGracePeriodSeconds");
 	check_range(v, n, "activeDeadlineSeconds", 1, INT64_MAX, "must be greater than or equal to 1");
@@ -219,7 +219,7 @@ static void container_hook(struct vctx *v, const struct ynode *n)
 {
 	check_name(v, yn_get(n, "name"), "name", check_dns1123_label);
 	if (is_null(yn_get(n, "image")) && !vpath_has(v, "ephemeralContainers"))
-		verr(v, n, "image", "Required value");
+		vc_err(v, n, "image", "Required value");
 	const struct ynode *ports = yn_get(n, "ports");
 	const char **seen = xcalloc(yn_len(ports) + 1, sizeof(*seen));
 	size_t nseen = 0;
@@ -238,7 +238,7 @@ static void env_hook(struct vctx *v, const struct ynode *n)
 {
 	check_name(v, yn_get(n, "name"), "name", check_env_name);
 	if (!is_null(yn_get(n, "value")) && !is_null(yn_get(n, "valueFrom")))
-		verr(v, yn_get(n, "valueFrom"), "valueFrom",
+		vc_err(v, yn_get(n, "valueFrom"), "valueFrom",
 		     "Invalid value: may not be specified when `value` is not empty");
 }
 
@@ -249,10 +249,10 @@ static void env_source_hook(struct vctx *v, const struct ynode *n)
 	const char *second = NULL;
 	int c = count_present(n, kinds, &second);
 	if (c == 0)
-		verr(v, n, NULL, "Invalid value: must specify one of: `fieldRef`, `resourceFieldRef`, "
+		vc_err(v, n, NULL, "Invalid value: must specify one of: `fieldRef`, `resourceFieldRef`, "
 				 "`configMapKeyRef` or `secretKeyRef`");
 	else if (c > 1)
-		verr(v, yn_get(n, second), second,
+		vc_err(v, yn_get(n, second), second,
 		     "Invalid value: may not have more than one field specified at a time");
 }
 
@@ -262,9 +262,9 @@ static void probe_hook(struct vctx *v, const struct ynode *n)
 	const char *second = NULL;
 	int c = count_present(n, handlers, &second);
 	if (c == 0)
-		verr(v, n, NULL, "Required value: must specify a handler type");
+		vc_err(v, n, NULL, "Required value: must specify a handler type");
 	else if (c > 1)
-		verr(v, yn_get(n, second), second, "Forbidden: may not specify more than 1 handler type");
+		vc_err(v, yn_get(n, second), second, "Forbidden: may not specify more than 1 handler type");
 	nonneg(v, n, "initialDelaySeconds");
 	nonneg(v, n, "timeoutSeconds");
 	nonneg(v, n, "periodSeconds");
@@ -273,7 +273,7 @@ static void probe_hook(struct vctx *v, const struct ynode *n)
 	int64_t st;
 	bool not_readiness = vpath_has(v, "livenessProbe") || vpath_has(v, "startupProbe");
 	if (not_readiness && int_of(yn_get(n, "successThreshold"), &st) && st != 1)
-		verr(v, yn_get(n, "successThreshold"), "successThreshold", "Invalid value: %lld: must be 1",
+		vc_err(v, yn_get(n, "successThreshold"), "successThreshold", "Invalid value: %lld: must be 1",
 		     (long long)st);
 }
 
@@ -283,9 +283,9 @@ static void handler_hook(struct vctx *v, const struct ynode *n)
 	const char *second = NULL;
 	int c = count_present(n, handlers, &second);
 	if (c == 0)
-		verr(v, n, NULL, "Required value: must specify a handler type");
+		vc_err(v, n, NULL, "Required value: must specify a handler type");
 	else if (c > 1)
-		verr(v, yn_get(n, second), second, "Forbidden: may not specify more than 1 handler type");
+		vc_err(v, yn_get(n, second), second, "Forbidden: may not specify more than 1 handler type");
 }
 
 static void port_ref_hook(struct vctx *v, const struct ynode *n)
@@ -313,7 +313,7 @@ static void resources_hook(struct vctx *v, const struct ynode *n)
 			continue;
 		if (rm > lm) {
 			size_t keep = vpush_key(v, "requests");
-			verr(v, r, NULL, "Invalid value: \"%s\": must be less than or equal to %s limit of %s",
+			vc_err(v, r, NULL, "Invalid value: \"%s\": must be less than or equal to %s limit of %s",
 			     r->str, res, l->str);
 			vpop(v, keep);
 		}
@@ -328,9 +328,9 @@ static void volume_hook(struct vctx *v, const struct ynode *n)
 		if (strcmp(n->items[2 * i]->str, "name") && !is_null(n->items[2 * i + 1]))
 			sources++;
 	if (sources == 0)
-		verr(v, n, NULL, "Required value: must specify a volume type");
+		vc_err(v, n, NULL, "Required value: must specify a volume type");
 	else if (sources > 1)
-		verr(v, n, NULL, "Forbidden: may not specify more than 1 volume type");
+		vc_err(v, n, NULL, "Forbidden: may not specify more than 1 volume type");
 }
 
 /* ---- selectors and workloads ---- */
@@ -343,10 +343,10 @@ static void selector_hook(struct vctx *v, const struct ynode *n)
 		size_t keep = vpush_key(v, "matchLabels");
 		const char *why = check_label_key(k->str);
 		if (why)
-			verr(v, k, NULL, "Invalid value: \"%s\": %s", k->str, why);
+			vc_err(v, k, NULL, "Invalid value: \"%s\": %s", k->str, why);
 		why = str_of(val) ? check_label_value(val->str) : NULL;
 		if (why)
-			verr(v, val, NULL, "Invalid value: \"%s\": %s", val->str, why);
+			vc_err(v, val, NULL, "Invalid value: \"%s\": %s", val->str, why);
 		vpop(v, keep);
 	}
 	const struct ynode *me = yn_get(n, "matchExpressions");
@@ -358,9 +358,9 @@ static void selector_hook(struct vctx *v, const struct ynode *n)
 		size_t k2 = vpush_index(v, i);
 		check_name(v, yn_get(e, "key"), "key", check_label_key);
 		if (op && (!strcmp(op, "In") || !strcmp(op, "NotIn")) && nv == 0)
-			verr(v, e, "values", "Required value: must be specified when `operator` is 'In' or 'NotIn'");
+			vc_err(v, e, "values", "Required value: must be specified when `operator` is 'In' or 'NotIn'");
 		if (op && (!strcmp(op, "Exists") || !strcmp(op, "DoesNotExist")) && nv > 0)
-			verr(v, yn_get(e, "values"), "values",
+			vc_err(v, yn_get(e, "values"), "values",
 			     "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
 		vpop(v, k2);
 		vpop(v, keep);
@@ -373,18 +373,18 @@ static void workload_selector(struct vctx *v, const struct ynode *spec, bool req
 	const struct ynode *labels = yn_path(spec, "template.metadata.labels");
 	if (is_null(sel)) {
 		if (required)
-			verr(v, spec, "selector", "Required value");
+			vc_err(v, spec, "selector", "Required value");
 		return;
 	}
 	if (yn_len(yn_get(sel, "matchLabels")) + yn_len(yn_get(sel, "matchExpressions")) == 0) {
-		verr(v, sel, "selector", "Invalid value: empty selector is invalid for %s", owner_kind(v));
+		vc_err(v, sel, "selector", "Invalid value: empty selector is invalid for %s", owner_kind(v));
 		return;
 	}
 	struct api_selector s;
 	if (api_selector_from_node(sel, &s, NULL) < 0)
 		return; /* the selector hook reported why */
 	if (!api_selector_matches_node(&s, labels))
-		verr(v, labels ? labels : spec, labels ? "template.metadata.labels" : "template.metadata",
+		vc_err(v, labels ? labels : spec, labels ? "template.metadata.labels" : "template.metadata",
 		     "Invalid value: `selector` does not match template `labels`");
 	api_selector_release(&s);
 }
@@ -398,12 +398,12 @@ static void deployment_spec_hook(struct vctx *v, const struct ynode *n)
 	int64_t pd, mr = 0;
 	yn_int(yn_get(n, "minReadySeconds"), &mr);
 	if (int_of(yn_get(n, "progressDeadlineSeconds"), &pd) && pd <= mr)
-		verr(v, yn_get(n, "progressDeadlineSeconds"), "progressDeadlineSeconds",
+		vc_err(v, yn_get(n, "progressDeadlineSeconds"), "progressDeadlineSeconds",
 		     "Invalid value: %lld: must be greater than minReadySeconds", (long long)pd);
 	const struct ynode *st = yn_get(n, "strategy");
 	const char *type = str_of(yn_get(st, "type"));
 	if (type && !strcmp(type, "Recreate") && !is_null(yn_get(st, "rollingUpdate")))
-		verr(v, yn_get(st, "rollingUpdate"), "strategy.rollingUpdate",
+		vc_err(v, yn_get(st, "rollingUpdate"), "strategy.rollingUpdate",
 		     "Forbidden: may not be specified when strategy `type` is 'Recreate'");
 }
 
@@ -424,7 +424,7 @@ static bool intstr_zero(struct vctx *v, const struct ynode *n, const char *key, 
 	int64_t i;
 	if (int_of(x, &i)) {
 		if (i < 0)
-			verr(v, x, key, "Invalid value: %lld: must be greater than or equal to 0", (long long)i);
+			vc_err(v, x, key, "Invalid value: %lld: must be greater than or equal to 0", (long long)i);
 		return i == 0;
 	}
 	const char *s = str_of(x);
@@ -432,7 +432,7 @@ static bool intstr_zero(struct vctx *v, const struct ynode *n, const char *key, 
 	char *num = s && len > 1 && s[len - 1] == '%' ? xstrndup(s, len - 1) : NULL;
 	int64_t pct = -1;
 	if (!num || parse_i64(num, 0, 1000000, &pct) < 0) {
-		verr(v, x, key, "Invalid value: \"%s\": a valid percent string must be a numeric string "
+		vc_err(v, x, key, "Invalid value: \"%s\": a valid percent string must be a numeric string "
 				"followed by an ending '%%' (e.g. '1%%',  or '93%%', regex used for "
 				"validation is '[0-9]+%%')", s ? s : "");
 		free(num);
@@ -440,7 +440,7 @@ static bool intstr_zero(struct vctx *v, const struct ynode *n, const char *key, 
 	}
 	free(num);
 	if (cap100 && pct > 100)
-		verr(v, x, key, "Invalid value: \"%s\": must not be greater than 100%%", s);
+		vc_err(v, x, key, "Invalid value: \"%s\": must not be greater than 100%%", s);
 	return pct == 0;
 }
 
@@ -449,7 +449,7 @@ static void rolling_update_hook(struct vctx *v, const struct ynode *n)
 	bool surge0 = intstr_zero(v, n, "maxSurge", false);
 	bool unavail0 = intstr_zero(v, n, "maxUnavailable", true);
 	if (surge0 && unavail0)
-		verr(v, yn_get(n, "maxUnavailable"), "maxUnavailable",
+		vc_err(v, yn_get(n, "maxUnavailable"), "maxUnavailable",
 		     "Invalid value: 0: may not be 0 when `maxSurge` is 0");
 }
 
@@ -461,7 +461,7 @@ static void job_spec_hook(struct vctx *v, const struct ynode *n)
 	check_range(v, n, "activeDeadlineSeconds", 1, INT64_MAX, "must be greater than or equal to 1");
 	const char *mode = str_of(yn_get(n, "completionMode"));
 	if (mode && !strcmp(mode, "Indexed") && is_null(yn_get(n, "completions")))
-		verr(v, n, "completions", "Required value: when completion mode is Indexed");
+		vc_err(v, n, "completions", "Required value: when completion mode is Indexed");
 	if (!is_null(yn_get(n, "selector")) && !is_null(yn_get(n, "manualSelector")))
 		workload_selector(v, n, false);
 }
@@ -472,7 +472,7 @@ static void cronjob_spec_hook(struct vctx *v, const struct ynode *n)
 	struct api_cron c;
 	struct gerr *e = NULL;
 	if (str_of(sch) && api_cron_parse(sch->str, &c, &e) < 0) {
-		verr(v, sch, "schedule", "Invalid value: \"%s\": %s", sch->str, e ? e->msg : "invalid schedule");
+		vc_err(v, sch, "schedule", "Invalid value: \"%s\": %s", sch->str, e ? e->msg : "invalid schedule");
 		gerr_free(e);
 	}
 	nonneg(v, n, "startingDeadlineSeconds");
@@ -506,20 +506,20 @@ static void service_spec_hook(struct vctx *v, const struct ynode *n)
 	bool headless = ip && !strcmp(ip, "None");
 	if (type && !strcmp(type, "ExternalName")) {
 		if (!str_of(yn_get(n, "externalName")))
-			verr(v, n, "externalName", "Required value");
+			vc_err(v, n, "externalName", "Required value");
 	} else if (yn_len(ports) == 0 && !headless) {
-		verr(v, n, "ports", "Required value");
+		vc_err(v, n, "ports", "Required value");
 	}
 	if (ip && *ip && !headless && !valid_ip(ip))
-		verr(v, cip, "clusterIP", "Invalid value: \"%s\": must be empty, 'None', or a valid IP address", ip);
+		vc_err(v, cip, "clusterIP", "Invalid value: \"%s\": must be empty, 'None', or a valid IP address", ip);
 	if (headless && type && !strcmp(type, "NodePort"))
-		verr(v, cip, "clusterIP", "Invalid value: \"None\": may not be set to 'None' for NodePort services");
+		vc_err(v, cip, "clusterIP", "Invalid value: \"None\": may not be set to 'None' for NodePort services");
 	const struct ynode *eips = yn_get(n, "externalIPs");
 	for (size_t i = 0; eips && eips->type == YN_SEQ && i < eips->n; i++)
 		if (str_of(eips->items[i]) && !valid_ip(eips->items[i]->str)) {
 			size_t keep = vpush_key(v, "externalIPs");
 			size_t k2 = vpush_index(v, i);
-			verr(v, eips->items[i], NULL, "Invalid value: \"%s\": must be a valid IP address",
+			vc_err(v, eips->items[i], NULL, "Invalid value: \"%s\": must be a valid IP address",
 			     eips->items[i]->str);
 			vpop(v, k2);
 			vpop(v, keep);
@@ -531,26 +531,26 @@ static void service_spec_hook(struct vctx *v, const struct ynode *n)
 		size_t k2 = vpush_index(v, i);
 		const char *name = str_of(yn_get(p, "name"));
 		if (np > 1 && !name)
-			verr(v, p, "name", "Required value");
+			vc_err(v, p, "name", "Required value");
 		for (size_t j = 0; j < i; j++) {
 			const struct ynode *q = ports->items[j];
 			const char *qn = str_of(yn_get(q, "name"));
 			if (name && qn && !strcmp(name, qn))
-				verr(v, yn_get(p, "name"), "name", "Duplicate value: \"%s\"", name);
+				vc_err(v, yn_get(p, "name"), "name", "Duplicate value: \"%s\"", name);
 			int64_t a, b;
 			const char *pa = str_of(yn_get(p, "protocol")), *pb = str_of(yn_get(q, "protocol"));
 			if (int_of(yn_get(p, "port"), &a) && int_of(yn_get(q, "port"), &b) && a == b &&
 			    !strcmp(pa ? pa : "TCP", pb ? pb : "TCP"))
-				verr(v, yn_get(p, "port"), "port",
+				vc_err(v, yn_get(p, "port"), "port",
 				     "Duplicate value: {port %lld, protocol %s}", (long long)a, pa ? pa : "TCP");
 			if (int_of(yn_get(p, "nodePort"), &a) && int_of(yn_get(q, "nodePort"), &b) && a == b &&
 			    a != 0 && !strcmp(pa ? pa : "TCP", pb ? pb : "TCP"))
-				verr(v, yn_get(p, "nodePort"), "nodePort", "Duplicate value: %lld", (long long)a);
+				vc_err(v, yn_get(p, "nodePort"), "nodePort", "Duplicate value: %lld", (long long)a);
 		}
 		int64_t node_port;
 		if ((!type || !strcmp(type, "ClusterIP")) && int_of(yn_get(p, "nodePort"), &node_port) &&
 		    node_port != 0)
-			verr(v, yn_get(p, "nodePort"), "nodePort",
+			vc_err(v, yn_get(p, "nodePort"), "nodePort",
 			     "Forbidden: may not be used when `type` is 'ClusterIP'");
 		vpop(v, k2);
 		vpop(v, keep);
@@ -603,7 +603,7 @@ static void ipblock_hook(struct vctx *v, const struct ynode *n)
 	if (!str_of(c))
 		return;
 	if (parse_cidr(c->str, net, &fam, &bits) < 0) {
-		verr(v, c, "cidr", "Invalid value: \"%s\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+		vc_err(v, c, "cidr", "Invalid value: \"%s\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
 		     c->str);
 		return;
 	}
@@ -613,9 +613,9 @@ static void ipblock_hook(struct vctx *v, const struct ynode *n)
 		size_t keep = vpush_key(v, "except");
 		size_t k2 = vpush_index(v, i);
 		if (s && parse_cidr(s, ex, &efam, &ebits) < 0)
-			verr(v, except->items[i], NULL, "Invalid value: \"%s\": must be a valid CIDR value", s);
+			vc_err(v, except->items[i], NULL, "Invalid value: \"%s\": must be a valid CIDR value", s);
 		else if (s && (efam != fam || ebits < bits || !cidr_contains(net, bits, ex)))
-			verr(v, except->items[i], NULL, "Invalid value: \"%s\": must be a strict subset of `cidr`", s);
+			vc_err(v, except->items[i], NULL, "Invalid value: \"%s\": must be a strict subset of `cidr`", s);
 		vpop(v, k2);
 		vpop(v, keep);
 	}
@@ -629,9 +629,9 @@ static void netpol_port_hook(struct vctx *v, const struct ynode *n)
 	int64_t port, end;
 	if (!is_null(e)) {
 		if (!int_of(p, &port))
-			verr(v, e, "endPort", "Required value: may not be specified when `port` is not a number");
+			vc_err(v, e, "endPort", "Required value: may not be specified when `port` is not a number");
 		else if (int_of(e, &end) && end < port)
-			verr(v, e, "endPort", "Invalid value: %lld: must be greater than or equal to `port`",
+			vc_err(v, e, "endPort", "Invalid value: %lld: must be greater than or equal to `port`",
 			     (long long)end);
 	}
 }
@@ -644,10 +644,10 @@ static void toleration_hook(struct vctx *v, const struct ynode *n)
 	const char *key = str_of(yn_get(n, "key"));
 	const char *value = str_of(yn_get(n, "value"));
 	if (op && !strcmp(op, "Exists") && value && *value)
-		verr(v, yn_get(n, "value"), "value", "Invalid value: \"%s\": value must be empty when `operator` is 'Exists'",
+		vc_err(v, yn_get(n, "value"), "value", "Invalid value: \"%s\": value must be empty when `operator` is 'Exists'",
 		     value);
 	if ((!key || !*key) && !(op && !strcmp(op, "Exists")))
-		verr(v, n, "operator", "Invalid value: operator must be Exists when `key` is empty, "
+		vc_err(v, n, "operator", "Invalid value: operator must be Exists when `key` is empty, "
 				       "which means \"match all values and all keys\"");
 	if (key && *key)
 		check_name(v, yn_get(n, "key"), "key", check_label_key);
@@ -661,13 +661,13 @@ static void node_selector_req_hook(struct vctx *v, const struct ynode *n)
 	if (!op)
 		return;
 	if ((!strcmp(op, "In") || !strcmp(op, "NotIn")) && nv == 0)
-		verr(v, n, "values", "Required value: must be specified when `operator` is 'In' or 'NotIn'");
+		vc_err(v, n, "values", "Required value: must be specified when `operator` is 'In' or 'NotIn'");
 	else if ((!strcmp(op, "Exists") || !strcmp(op, "DoesNotExist")) && nv > 0)
-		verr(v, vals, "values", "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+		vc_err(v, vals, "values", "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
 	else if (!strcmp(op, "Gt") || !strcmp(op, "Lt")) {
 		int64_t x;
 		if (nv != 1 || !str_of(yn_at(vals, 0)) || parse_i64(yn_at(vals, 0)->str, INT64_MIN, INT64_MAX, &x) < 0)
-			verr(v, vals ? vals : n, "values",
+			vc_err(v, vals ? vals : n, "values",
 			     "Required value: must be specified single value when `operator` is 'Lt' or 'Gt'");
 	}
 }
@@ -695,9 +695,9 @@ static void config_keys(struct vctx *v, const struct ynode *n, const char *a, co
 		size_t keep = vpush_key(v, a);
 		const char *why = check_config_key(k->str);
 		if (why)
-			verr(v, k, NULL, "Invalid value: \"%s\": %s", k->str, why);
+			vc_err(v, k, NULL, "Invalid value: \"%s\": %s", k->str, why);
 		if (db && yn_get(db, k->str) && strcmp(b, "stringData"))
-			verr(v, k, NULL, "Invalid value: \"%s\": duplicate of key present in %s", k->str, b);
+			vc_err(v, k, NULL, "Invalid value: \"%s\": duplicate of key present in %s", k->str, b);
 		vpop(v, keep);
 	}
 }
