@@ -186,6 +186,8 @@ struct np_pod {
 	const json_t *ns_labels;  /* its namespace's labels, or NULL */
 };
 
+struct np_selection;
+
 struct np_ctx {
 	struct arena arena;
 	struct gerr **err;
@@ -204,6 +206,7 @@ struct np_ctx {
 	struct sbuf sets;      /* affinity and policy set declarations */
 	struct sbuf chains;    /* service chains */
 	struct sbuf pchains;   /* policy chains */
+	struct np_selection **selections;  /* policy.c: pods per peer, remembered */
 	size_t seq;
 };
 

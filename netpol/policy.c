@@ -163,18 +163,56 @@ static void ipblock(struct np_ctx *c, const json_t *ib, struct peers *pe)
 		*(struct np_range *)NP_PUSH(&c->arena, pe->ranges) = out[i];
 }
 
-/* podSelector (in the policy's namespace unless namespaceSelector says) AND
- * namespaceSelector (null: the policy's namespace; {}: every namespace). */
+/* Pods a peer selects, remembered by (policy namespace, peer): policies often
+ * repeat a peer ("namespaceSelector: {team: a}") and selecting walks every pod. */
+struct np_selection {
+	struct np_selection *next;
+	const char *key;
+	const struct np_pod **pods;
+	size_t n;
+};
+
+#define SELECTION_BUCKETS 4096
+
+static const struct np_selection *selection(struct np_ctx *c, const struct pol *p, const json_t *peer)
+{
+	char *text = json_dumps(peer, JSON_COMPACT | JSON_SORT_KEYS);
+	struct sbuf key = SBUF_INIT;
+	sb_addf(&key, "%s\n%s", p->ns, text ? text : "");
+	free(text);
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	for (size_t i = 0; i < key.len; i++)
+		h = (h ^ (unsigned char)key.buf[i]) * 1099511628211ULL;
+	if (!c->selections)
+		c->selections = arena_alloc(&c->arena, SELECTION_BUCKETS * sizeof(*c->selections));
+	struct np_selection **b = &c->selections[h % SELECTION_BUCKETS], *s;
+	for (s = *b; s && strcmp(s->key, key.buf); s = s->next)
+		;
+	if (!s) {
+		/* podSelector (in the policy's namespace unless namespaceSelector says) AND
+		 * namespaceSelector (null: the policy's namespace; {}: every namespace) */
+		const json_t *ps = json_object_get(peer, "podSelector"), *ns = json_object_get(peer, "namespaceSelector");
+		NP_VEC(const struct np_pod *) v = { NULL, 0, 0 };
+		for (size_t i = 0; i < c->pods.n; i++) {
+			const struct np_pod *pod = &c->pods.v[i];
+			bool ns_ok = !ns || json_is_null(ns) ? !strcmp(pod->ns, p->ns) :
+				     np_selector_match(ns, pod->ns_labels, pod->ns) == 1;
+			if (ns_ok && np_selector_match(ps, pod->labels, NULL) == 1)
+				*(const struct np_pod **)NP_PUSH(&c->arena, v) = pod;
+		}
+		s = arena_alloc(&c->arena, sizeof(*s));
+		*s = (struct np_selection){ *b, arena_strndup(&c->arena, key.buf, key.len), v.v, v.n };
+		*b = s;
+	}
+	sb_release(&key);
+	return s;
+}
+
 static void select_pods(struct np_ctx *c, const struct pol *p, const json_t *peer, struct peers *pe)
 {
-	const json_t *ps = json_object_get(peer, "podSelector"), *ns = json_object_get(peer, "namespaceSelector");
-	for (size_t i = 0; i < c->pods.n; i++) {
-		const struct np_pod *pod = &c->pods.v[i];
-		bool ns_ok = !ns || json_is_null(ns) ? !strcmp(pod->ns, p->ns) :
-			     np_selector_match(ns, pod->ns_labels, pod->ns) == 1;
-		if (ns_ok && np_selector_match(ps, pod->labels, NULL) == 1)
-			*(const struct np_pod **)NP_PUSH(&c->arena, pe->pods) = pod;
-	}
+	const struct np_selection *s = selection(c, p, peer);
+	for (size_t i = 0; i < s->n; i++)
+		*(const struct np_pod **)NP_PUSH(&c->arena, pe->pods) = s->pods[i];
 }
 
 static void eval_peers(struct np_ctx *c, const struct pol *p, const json_t *list, struct peers *pe)
