@@ -121,9 +121,9 @@ void api_diag_format(const struct api_diag *d, struct sbuf *out);
 
 /* ---- cluster settings ------------------------------------------------------- */
 /* The ConfigMap gitops-system/gitops holds cluster-wide settings (docs/operations.md):
- * clusterCIDR, serviceCIDR, nodePortRange, clusterDomain, podCIDRMask, sshParallel,
- * and the durations nodeGracePeriod, evictionTimeout, sshTimeout, syncTimeout. Its
- * keys are validated like fields. */
+ * clusterCIDR, serviceCIDR, nodePortRange, clusterDomain, dnsServer, podCIDRMask,
+ * sshParallel, insecureRegistries, registryMirrors, and the durations nodeGracePeriod,
+ * evictionTimeout, sshTimeout, syncTimeout. Its keys are validated like fields. */
 #define API_CONFIG_NAMESPACE "gitops-system"
 #define API_CONFIG_NAME "gitops"
 /* A setting's value from the set's config object, else its default; NULL for an

@@ -23,7 +23,7 @@ static const struct cli_opt validate_opts[] = {
 static const struct cli_opt get_opts[] = {
 	CLI_SOURCE_OPTS,
 	LIVE_SSH_OPTS,
-	{ "desired", 0, NULL, "pods, deployments, replicasets, nodes: print them from git, not from the nodes",
+	{ "desired", 0, NULL, "pods, deployments, replicasets, nodes, services, endpoints: print them from git, not from the nodes",
 	  CC_NONE, NULL, false },
 	{ "filename", 'f', "FILE", "read manifests from this file or directory instead of git "
 	  "(repeatable; - for stdin)", CC_FILE, NULL, true },
@@ -160,10 +160,11 @@ const struct cli_cmd cli_commands[] = {
 	{
 		.name = "get", .fn = cmd_get, .group = "Desired state",
 		.usage = "KIND[,KIND...] [NAME] [options]  |  KIND/NAME [options]",
-		.summary = "print objects: desired ones from git, pods/deployments/rs/nodes live",
+		.summary = "print objects: desired ones from git; pods, deployments, rs, nodes, svc, ep live",
 		.help = "KIND is a kind, its plural or short name (deployments, deploy, svc, netpol, cm...).\n"
-			"Pods, Deployments, ReplicaSets and Nodes are read from the nodes over SSH when the\n"
-			"repository declares Nodes (kubectl's columns: READY, STATUS, RESTARTS, AGE...);\n"
+			"Pods, Deployments, ReplicaSets, Nodes, Services and Endpoints are read from the\n"
+			"nodes over SSH when the repository declares Nodes (kubectl's columns: READY,\n"
+			"STATUS, RESTARTS, AGE, CLUSTER-IP, ENDPOINTS...);\n"
 			"--desired, -f, or a repository without Nodes print them from git instead.\n"
 			"-o yaml prints a multi-document stream (desired objects validate again unchanged);\n"
 			"-o json prints one object, or a List of several.",

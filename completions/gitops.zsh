@@ -4,7 +4,7 @@ _gitops() {
     local -a commands
     commands=(
         'validate:check manifests against Kubernetes\' schema and rules'
-        'get:print objects\: desired ones from git, pods/deployments/rs/nodes live'
+        'get:print objects\: desired ones from git; pods, deployments, rs, nodes, svc, ep live'
         'sync:apply the repository to the nodes now, printing what changed'
         'diff:print what a sync would change on each node'
         'reconcile:sync for cron\: locked, quiet when nothing changed'
@@ -51,7 +51,7 @@ _gitops() {
             '--parallel[nodes reached at once (default 32)]:N:' \
             '--ssh-timeout[time allowed per node and command (default 30s)]:DURATION:' \
             '--accept-new-host-keys[trust a node\'s host key the first time (accept-new)]' \
-            '--desired[pods, deployments, replicasets, nodes\: print them from git, not from the nodes]' \
+            '--desired[pods, deployments, replicasets, nodes, services, endpoints\: print them from git, not from the nodes]' \
             '--filename[read manifests from this file or directory instead of git (repeatable; - for stdin)]:FILE:_files' \
             '-f[read manifests from this file or directory instead of git (repeatable; - for stdin)]:FILE:' \
             '--namespace[the namespace (default\: default)]:NS:' \

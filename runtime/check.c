@@ -24,6 +24,7 @@ static const char *const umoci_v[] = { "umoci", "--version", NULL };
 static const char *const nft_v[] = { "nft", "--version", NULL };
 static const char *const ip_v[] = { "ip", "-V", NULL };
 static const char *const ssh_v[] = { "sshd", "-V", NULL };
+static const char *const dnsmasq_v[] = { "dnsmasq", "--version", NULL };
 
 static const struct part parts[] = {
 	{ "runtime", runc_v, "runc", true },
@@ -31,6 +32,7 @@ static const struct part parts[] = {
 	{ "umoci", umoci_v, "umoci", true },
 	{ "nft", nft_v, "nftables", true },
 	{ "ip", ip_v, "iproute2", true },
+	{ "dnsmasq", dnsmasq_v, "dnsmasq-base", true },   /* the cluster DNS (dns.c) */
 	{ "sshd", ssh_v, "openssh-server", false },
 };
 

@@ -74,6 +74,7 @@ webc() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"ok   runtime"*"runc version"* ]]
 	[[ "$output" == *"ok   cni-plugins"* ]]
+	[[ "$output" == *"ok   dnsmasq"*"Dnsmasq version"* ]]
 	[[ "$output" == *"cgroup "*"enforced: memory cpu pids"* ]]
 	run on node1 gitops node check -o json
 	echo "$output" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] and d["cgroup"]["version"] in ("v1","v2","hybrid")'
