@@ -3,12 +3,15 @@
  * previous input), write the nft script. For bench/bench-netpol.sh, which times it
  * and measures its peak memory (/usr/bin/time -v).
  *
- *   netpol-compile NEW.json OUT.nft              the whole table
- *   netpol-compile --delta OLD.json NEW.json OUT.nft
+ *   netpol-compile NEW.json OUT.nft                   the whole table
+ *   netpol-compile --delta OLD.json NEW.json OUT.nft  both inputs compiled
+ *   netpol-compile --script OLD.nft NEW.json OUT.nft  what the node does: the new
+ *       input compiled, its text compared with the one loaded last (netpol_script_delta)
  *
  * Prints one line on stdout: "parse S compile S parse_cpu S compile_cpu S bytes N"
- * (parse: reading the JSON; compile: netpol_compile or netpol_compile_delta; wall
- * clock, then CPU time of the process). Exit 0, or 2 on error.
+ * (parse: reading the JSON, and OLD.nft; compile: netpol_compile, then
+ * netpol_compile_delta or netpol_script_delta; wall clock, then CPU time of the
+ * process). Exit 0, or 2 on error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +40,12 @@ static json_t *load(const char *path)
 
 int main(int argc, char **argv)
 {
-	const char *old_path = NULL, *new_path, *out_path;
-	if (argc == 5 && !strcmp(argv[1], "--delta")) {
+	const char *old_path = NULL, *script_path = NULL, *new_path, *out_path;
+	if (argc == 5 && !strcmp(argv[1], "--script")) {
+		script_path = argv[2];
+		new_path = argv[3];
+		out_path = argv[4];
+	} else if (argc == 5 && !strcmp(argv[1], "--delta")) {
 		old_path = argv[2];
 		new_path = argv[3];
 		out_path = argv[4];
@@ -46,16 +53,28 @@ int main(int argc, char **argv)
 		new_path = argv[1];
 		out_path = argv[2];
 	} else {
-		fprintf(stderr, "usage: netpol-compile [--delta OLD.json] NEW.json OUT.nft\n");
+		fprintf(stderr, "usage: netpol-compile [--delta OLD.json | --script OLD.nft] NEW.json OUT.nft\n");
 		return 2;
 	}
 	double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
 	json_t *old = old_path ? load(old_path) : NULL;
 	json_t *in = load(new_path);
-	double t1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
-	struct sbuf out = SBUF_INIT;
+	struct sbuf old_script = SBUF_INIT, script = SBUF_INIT, out = SBUF_INIT;
 	struct gerr *err = NULL;
-	int r = old ? netpol_compile_delta(old, in, &out, &err) : netpol_compile(in, &out, &err);
+	if (script_path && sb_read_file(&old_script, script_path, 1u << 30, &err) < 0) {
+		fprintf(stderr, "netpol-compile: %s\n", err->msg);
+		return 2;
+	}
+	double t1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
+	int r;
+	if (old)
+		r = netpol_compile_delta(old, in, &out, &err);
+	else if (script_path) {
+		r = netpol_compile(in, &script, &err);
+		if (r == 0)
+			netpol_script_delta(old_script.buf, script.buf, &out, NULL);
+	} else
+		r = netpol_compile(in, &out, &err);
 	double t2 = now(CLOCK_MONOTONIC), c2 = now(CLOCK_PROCESS_CPUTIME_ID);
 	if (r < 0) {
 		fprintf(stderr, "netpol-compile: %s\n", err->msg);
@@ -69,6 +88,8 @@ int main(int argc, char **argv)
 	printf("parse %.4f compile %.4f parse_cpu %.4f compile_cpu %.4f bytes %zu\n", t1 - t0, t2 - t1,
 	       c1 - c0, c2 - c1, out.len);
 	sb_release(&out);
+	sb_release(&script);
+	sb_release(&old_script);
 	json_decref(in);
 	json_decref(old);
 	return 0;

@@ -1,12 +1,14 @@
-/* netpol/delta.c: netpol_compile_delta — the change between the tables two inputs
- * compile to, as one nft transaction of element and chain changes.
+/* netpol/delta.c: netpol_compile_delta and netpol_script_delta — the change between
+ * the tables two inputs (or the two texts they compiled to) load, as one nft
+ * transaction of element and chain changes.
  *
- * Both inputs are compiled whole (netpol_compile: the one source of truth for
- * what the table is), then the two texts are read back as objects — sets, maps
- * (header lines + elements) and chains (header + rules; comments dropped) — and
- * compared by name. The texts come from emit() in compile.c, so the layout read
- * here is known: "\tset|map|chain NAME {" … "\t}" inside "table ip T {" … "}",
- * one rule per line, elements in "elements = { a, b }" separated by commas.
+ * The texts come from netpol_compile (the one source of truth for what the table
+ * is; the node keeps the one it loaded last and compiles only the new input), and
+ * are read back as objects — sets, maps (header lines + elements) and chains
+ * (header + rules; comments dropped) — and compared by name. emit() in compile.c
+ * wrote them, so the layout read here is known: "\tset|map|chain NAME {" … "\t}"
+ * inside "table ip T {" … "}", one rule per line, elements in "elements = { a, b }"
+ * separated by commas.
  * Anything else (or a change the delta cannot express: another table name, a
  * base chain or a set's declaration changed) falls back to the whole table.
  *
@@ -17,6 +19,8 @@
  *   delete element (removed keys, map keys whose verdict changed) ·
  *   add element (new keys, changed verdicts, every element of a new set) ·
  *   flush + delete chain (removed) · delete set/map (removed).
+ * What it touches (netpol_script_delta's ret_touched) lets the node read back only
+ * those objects to keep its digest of the table (runtime/network.c).
  */
 #define NETPOL_INTERNAL
 #include "netpol/netpol.h"
@@ -321,22 +325,36 @@ static int diff(struct arena *ar, struct out *d, const struct table *a, const st
 	return 0;
 }
 
-int netpol_compile_delta(const json_t *old_input, const json_t *new_input,
-			 struct sbuf *out, struct gerr **err)
+/* Records the objects the delta touches: "chain NAME" or "set NAME" (maps too). */
+static void touched(struct strvec *t, const struct table *a, const struct table *b)
 {
-	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
-	if (netpol_compile(new_input, &b, err) < 0)
-		return -1;
-	struct gerr *old_err = NULL;
-	if (netpol_compile(old_input, &a, &old_err) < 0) {
-		gerr_free(old_err);          /* nothing of it can be loaded: the whole table */
-		sb_add(out, b.buf, b.len);
-		sb_release(&b);
-		return 1;
+	size_t i = 0, j = 0;
+	while (t && (i < a->objs.n || j < b->objs.n)) {
+		const struct obj *x = i < a->objs.n ? &a->objs.v[i] : NULL;
+		const struct obj *y = j < b->objs.n ? &b->objs.v[j] : NULL;
+		int r = !x ? 1 : !y ? -1 : cmp_obj(x, y);
+		const struct obj *o = r <= 0 ? x : y;
+		bool changed = r != 0;
+		if (!r && o->kind == K_CHAIN)
+			changed = !same_rules(x, y);
+		else if (!r) {
+			changed = x->items.n != y->items.n;
+			for (size_t k = 0; !changed && k < x->items.n; k++)
+				changed = strcmp(x->items.v[k], y->items.v[k]) != 0;
+		}
+		if (changed)
+			strvec_pushf(t, "%s %s", o->kind == K_CHAIN ? "chain" : "set", o->name);
+		i += r <= 0;
+		j += r >= 0;
 	}
+}
+
+int netpol_script_delta(const char *old_script, const char *new_script, struct sbuf *out,
+			struct strvec *ret_touched)
+{
 	struct arena ar;
 	arena_init(&ar, 0);
-	char *ta = arena_strndup(&ar, a.buf, a.len), *tb = arena_strndup(&ar, b.buf, b.len);
+	char *ta = arena_strdup(&ar, old_script), *tb = arena_strdup(&ar, new_script);
 	struct table told, tnew;
 	struct out d;
 	memset(&d, 0, sizeof(d));
@@ -349,20 +367,38 @@ int netpol_compile_delta(const json_t *old_input, const json_t *new_input,
 		d.table = tnew.name;
 		r = diff(&ar, &d, &told, &tnew);
 	}
-	size_t len = 0;
+	size_t len = 0, new_len = strlen(new_script);
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
 		len += parts[i]->len;
-	if (r == 0 && len > b.len)
+	if (r == 0 && len > new_len)
 		r = 1;                       /* a delta larger than the table: load the table */
 	if (r == 0 && len) {
 		sb_addf(out, "# gitops: the change to table ip %s, one transaction\n", d.table);
 		for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
 			sb_add(out, parts[i]->buf, parts[i]->len);
+		touched(ret_touched, &told, &tnew);
 	} else if (r == 1)
-		sb_add(out, b.buf, b.len);
+		sb_add(out, new_script, new_len);
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
 		sb_release(parts[i]);
 	arena_release(&ar);
+	return r;
+}
+
+int netpol_compile_delta(const json_t *old_input, const json_t *new_input,
+			 struct sbuf *out, struct gerr **err)
+{
+	struct sbuf a = SBUF_INIT, b = SBUF_INIT;
+	if (netpol_compile(new_input, &b, err) < 0)
+		return -1;
+	struct gerr *old_err = NULL;
+	int r;
+	if (netpol_compile(old_input, &a, &old_err) < 0) {
+		gerr_free(old_err);          /* nothing of it can be loaded: the whole table */
+		sb_add(out, b.buf, b.len);
+		r = 1;
+	} else
+		r = netpol_script_delta(a.buf, b.buf, out, NULL);
 	sb_release(&a);
 	sb_release(&b);
 	return r;

@@ -145,9 +145,21 @@ int netpol_compile(const json_t *input, struct sbuf *out, struct gerr **err);
  * load the whole table); 1: `out` holds the whole table of new_input, because no
  * delta expresses the change (the table name, a base chain or a set's declaration
  * changed; old_input does not compile) or the delta would be larger; -1: new_input
- * does not compile, *err set and `out` untouched. Both inputs are compiled in full. */
+ * does not compile, *err set and `out` untouched. Both inputs are compiled in full:
+ * netpol_compile() of each, then netpol_script_delta() of the two texts. */
 int netpol_compile_delta(const json_t *old_input, const json_t *new_input,
 			 struct sbuf *out, struct gerr **err);
+
+/* The same from two texts netpol_compile() wrote (NUL-terminated, borrowed): the
+ * table old_script loads to the one new_script loads. A caller that kept the text it
+ * loaded last compiles only the new input (what the node does, runtime/network.c).
+ * Returns 0 (the delta, or nothing, appended to `out`) or 1 (new_script appended
+ * whole: old_script is not netpol_compile() output, the change has no delta, or the
+ * delta would be larger); never fails. With 0 and ret_touched non-NULL, it gets the
+ * objects the delta changes (created, deleted, rules or elements changed), each
+ * "chain NAME" or "set NAME" (maps included): sets and maps by name, then chains. */
+int netpol_script_delta(const char *old_script, const char *new_script, struct sbuf *out,
+			struct strvec *ret_touched);
 
 #ifdef NETPOL_INTERNAL
 /* ---- internal to the netpol sources, not part of the public surface ------------------ */

@@ -229,6 +229,19 @@ int network_refresh(const struct node_paths *p, struct journal *j, const char *r
  * when the nftables generation moved, list and compare, reload on drift. Never
  * fails and never waits (a running refresh checks for itself). */
 void network_check_drift(const struct node_paths *p);
+
+/* nft_table.c: nf_tables over netlink, read only. The ruleset generation id of this
+ * network namespace; a digest (4 x 64-bit lanes, an order-free sum of per-object
+ * hashes) of table FAMILY TABLE, or of only the objects named in `touched`
+ * ("chain NAME", "set NAME"... as netpol_script_delta reports them); and the lanes as
+ * 64 hex digits and back. */
+int nft_genid(uint32_t *ret);
+int nft_table_digest(const char *family, const char *table, const struct strvec *touched,
+		     uint64_t ret_lane[4], bool *ret_present, struct gerr **err);
+int nft_table_digest_hex(const char *family, const char *table, char **ret, bool *ret_present,
+			 struct gerr **err);
+char *nft_lanes_hex(const uint64_t lane[4]);
+bool nft_hex_lanes(const char *hex, uint64_t lane[4]);
 /* A shim's container changed readiness: refresh in a forked child (reaped by the
  * caller's wait loop) that never takes the caller down. */
 void network_refresh_spawn(const struct node_paths *p);

@@ -3,8 +3,9 @@
 # 1-node test bed driven by hand-written plans with a `network`
 # (docs/node-protocol.md): loaded with the node's own pod IPs and readiness, checked
 # with `node rules` and with real connections, unchanged by the same plan, repaired
-# after a flush, following a readiness probe at once (no controller), enforcing a
-# deny-all NetworkPolicy, and emptied with the network.
+# after a flush, following a readiness probe at once (no controller) with a delta
+# that leaves the table as a whole load would, enforcing a deny-all NetworkPolicy,
+# and emptied with the network.
 
 load helpers
 
@@ -104,6 +105,18 @@ ready() { # ready NAME...: every container of these pods is ready
 }
 
 listing() { on node1 gitops node rules 2>/dev/null; }
+# canon: `node rules -o json` on stdin → its listing's chains, sets and maps, sorted, each
+# set's elements sorted (hash sets list in no fixed order)
+canon() {
+	/usr/bin/python3 -c '
+import json, re, sys
+text = json.load(sys.stdin)["listing"]
+text = re.sub(r"elements = \{([^}]*)\}", lambda m: "elements = { " + ", ".join(
+    sorted(e.strip() for e in m.group(1).split(",") if e.strip())) + " }", text)
+print("\n".join(sorted(re.findall(r"\n\t(?:chain|set|map) .*?\n\t\}", text, re.S))))'
+}
+# loaded_listing: `node rules -o json` on stdin → the digest recorded when it was loaded
+loaded_listing() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["loaded"]["listing"])'; }
 has_endpoint() { listing | grep -q "dnat to $1:8080"; }
 no_endpoint() { ! listing | grep -q "dnat to $1:8080"; }
 
@@ -203,6 +216,41 @@ fetch() {
 	[ "$(status_py "len([r for r in records if r['type']=='plan.applied'])")" = "$plans" ]
 }
 
+@test "a readiness change loads a delta; a flushed table is loaded whole, and lists the same" {
+	apply "$(full)"
+	until_ok 60 ready web1 web2
+	ip1=$(ip_of web1)
+	until_ok 10 has_endpoint "$ip1"
+	on node1 gitops node exec web1 -- rm /tmp/index.html
+	until_ok 15 no_endpoint "$ip1"
+	# the change went in as a delta
+	[ "$(status_py "[loads()[-1]['body'][k] for k in ('reason', 'delta')]")" = "['readiness', True]" ]
+	[ "$(status_py "'fallback' in loads()[-1]['body']")" = False ]
+	run on node1 gitops node rules -o json
+	[ "$status" -eq 0 ]
+	delta_listing=$(echo "$output" | canon)
+	delta_digest=$(echo "$output" | loaded_listing)
+	[[ "$delta_listing" == *"chain svc-"* ]]
+	# drift: the whole table, which lists as the delta left it, with the same digest
+	on node1 nft flush table ip gitops
+	on node1 gitops node status >/dev/null
+	[ "$(status_py "[loads()[-1]['body'][k] for k in ('reason', 'delta', 'fallback')]")" = \
+	  "['drift', False, 'the table drifted']" ]
+	run on node1 gitops node rules -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | loaded_listing)" = "$delta_digest" ]
+	[ "$(echo "$output" | canon)" = "$delta_listing" ]
+	# and back, as a delta again, and it serves
+	on node1 "gitops node exec web1 -- sh -c 'echo hello-from-web1 > /tmp/index.html'"
+	until_ok 15 has_endpoint "$ip1"
+	[ "$(status_py "loads()[-1]['body']['delta']")" = True ]
+	run on node1 gitops node rules
+	[ "$status" -eq 0 ]
+	seen=''
+	for i in $(seq 20); do seen="$seen $(fetch node "http://$CIP/index.html")"; done
+	[[ "$seen" == *hello-from-web1* && "$seen" == *hello-from-web2* ]]
+}
+
 @test "a deny-all NetworkPolicy blocks pod to pod; removing it allows again" {
 	apply "$(full)"
 	until_ok 60 ready web1 web2 client
@@ -210,6 +258,7 @@ fetch() {
 	run fetch client "http://$ip1:8080/index.html"
 	[ "$output" = hello-from-web1 ]
 	apply "$(full '[{"namespace":"default","name":"deny-all","podSelector":{},"policyTypes":["Ingress"]}]')"
+	[ "$(status_py "[loads()[-1]['body'][k] for k in ('reason', 'delta')]")" = "['plan', True]" ]
 	run on node1 gitops node rules
 	[[ "$output" == *"$ip1 : goto ingress-"* ]]
 	[[ "$output" == *"1 services, 1 policies"* ]]

@@ -6,7 +6,10 @@
  * golden inputs in both directions, each golden against an empty input both ways,
  * and single changes of a generated input (one endpoint added or removed, a
  * Service's endpoints gone or back, a Service added or removed, its traffic policy,
- * a pod's labels or a policy changed). Without root only the text contract is checked. */
+ * a pod's labels or a policy changed). netpol_script_delta (the node's way: the text
+ * loaded last against the new one) must give the same text as netpol_compile_delta,
+ * and name exactly the objects whose listing changes. Without root only the text
+ * contract is checked. */
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -187,7 +190,75 @@ static void report_diff(const char *what, const char *want, const char *got)
 		(int)strcspn(want, "\n"), want, (int)strcspn(got, "\n"), got);
 }
 
-/* full(a) + delta(a, b) lists like full(b); returns the delta's return value. */
+/* The objects of a canonical listing: "chain NAME" or "set NAME" (maps too) → the
+ * block's text, in name order. */
+static void blocks(const char *canon, struct strvec *names, struct strvec *texts)
+{
+	const char *p = canon;
+	while (*p) {
+		const char *end = strstr(p, "\n}\n");
+		end = end ? end + 3 : p + strlen(p);
+		const char *kind = p + strspn(p, "\t");
+		const char *name = strchr(kind, ' ');
+		size_t n = name ? strcspn(name + 1, " \n") : 0;
+		if (name)
+			strvec_pushf(names, "%s %.*s", str_has_prefix(kind, "chain ") ? "chain" : "set", (int)n,
+				     name + 1);
+		else
+			strvec_push(names, "?");
+		char *text = xstrndup(p, (size_t)(end - p));
+		strvec_push(texts, text);
+		free(text);
+		p = end;
+	}
+}
+
+/* The objects whose blocks differ between two canonical listings, sorted by name
+ * with sets before chains (netpol_script_delta's order). */
+static void changed_objects(const char *ca, const char *cb, struct strvec *ret)
+{
+	struct strvec na = STRVEC_INIT, ta = STRVEC_INIT, nb = STRVEC_INIT, tb = STRVEC_INIT;
+	blocks(ca, &na, &ta);
+	blocks(cb, &nb, &tb);
+	struct strvec sets = STRVEC_INIT, chains = STRVEC_INIT;
+	for (size_t i = 0; i < na.n + nb.n; i++) {
+		bool in_a = i < na.n;
+		const char *name = in_a ? na.v[i] : nb.v[i - na.n];
+		const char *text = in_a ? ta.v[i] : tb.v[i - na.n];
+		const struct strvec *other = in_a ? &nb : &na, *other_t = in_a ? &tb : &ta;
+		size_t k = 0;
+		while (k < other->n && strcmp(other->v[k], name))
+			k++;
+		if (k < other->n && (!in_a || !strcmp(other_t->v[k], text)))
+			continue;   /* the same in both, or already counted from a */
+		strvec_push(str_has_prefix(name, "chain ") ? &chains : &sets, name);
+	}
+	if (sets.n)
+		qsort(sets.v, sets.n, sizeof(*sets.v), cmp_str);
+	if (chains.n)
+		qsort(chains.v, chains.n, sizeof(*chains.v), cmp_str);
+	for (size_t i = 0; i < sets.n; i++)
+		strvec_push(ret, sets.v[i]);
+	for (size_t i = 0; i < chains.n; i++)
+		strvec_push(ret, chains.v[i]);
+	strvec_clear(&na);
+	strvec_clear(&ta);
+	strvec_clear(&nb);
+	strvec_clear(&tb);
+	strvec_clear(&sets);
+	strvec_clear(&chains);
+}
+
+static char *joined(const struct strvec *v)
+{
+	struct sbuf sb = SBUF_INIT;
+	for (size_t i = 0; i < v->n; i++)
+		sb_addf(&sb, "%s\n", v->v[i]);
+	return sb_detach(&sb, NULL);
+}
+
+/* full(a) + delta(a, b) lists like full(b); returns the delta's return value. The
+ * delta from the texts is the same, and names the objects whose listing changes. */
 static int check_pair(const char *what, const json_t *a, const json_t *b)
 {
 	int r;
@@ -195,8 +266,15 @@ static int check_pair(const char *what, const json_t *a, const json_t *b)
 	assert_true(r == 0 || r == 1);
 	if (r == 1)
 		assert_string_equal(d, fb);
+	struct sbuf sd = SBUF_INIT;
+	struct strvec touched = STRVEC_INIT;
+	assert_int_equal(netpol_script_delta(fa, fb, &sd, &touched), r);
+	assert_string_equal(sd.buf, d);
+	if (r == 1 || !*d)
+		assert_int_equal(touched.n, 0);
 	if (kernel) {
 		apply("full(old)", fa);
+		char *before = list_table();
 		if (*d)
 			apply("delta", d);
 		char *got = list_table();
@@ -208,11 +286,28 @@ static int check_pair(const char *what, const json_t *a, const json_t *b)
 			fprintf(stderr, "--- delta:\n%.6000s\n", d);
 			fail();
 		}
+		if (r == 0) {
+			struct strvec changed = STRVEC_INIT;
+			char *cb = canonical(before);
+			changed_objects(cb, cw, &changed);
+			char *t = joined(&touched), *c = joined(&changed);
+			if (strcmp(t, c)) {
+				fprintf(stderr, "%s: the delta names\n%s-- the listing changed in\n%s", what, t, c);
+				fail();
+			}
+			free(t);
+			free(c);
+			free(cb);
+			strvec_clear(&changed);
+		}
+		free(before);
 		free(cw);
 		free(cg);
 		free(got);
 		free(want);
 	}
+	strvec_clear(&touched);
+	sb_release(&sd);
 	free(fa);
 	free(fb);
 	free(d);
@@ -386,6 +481,29 @@ static void test_contract(void **state)
 	assert_string_equal(d, fb);
 	free(d);
 	free(fb);
+	/* from the texts: equal texts, nothing; one that is not netpol_compile() output,
+	 * the other whole; the objects touched */
+	char *fa = full(a), *fbb = full(b);
+	struct sbuf sd = SBUF_INIT;
+	struct strvec touched = STRVEC_INIT;
+	assert_int_equal(netpol_script_delta(fa, fa, &sd, &touched), 0);
+	assert_int_equal(sd.len, 0);
+	assert_int_equal(touched.n, 0);
+	assert_int_equal(netpol_script_delta("table ip gitops {\n\tbogus\n}\n", fbb, &sd, &touched), 1);
+	assert_string_equal(sd.buf, fbb);
+	assert_int_equal(touched.n, 0);
+	sb_reset(&sd);
+	assert_int_equal(netpol_script_delta("", fbb, &sd, NULL), 1);
+	assert_string_equal(sd.buf, fbb);
+	sb_reset(&sd);
+	assert_int_equal(netpol_script_delta(fa, fbb, &sd, &touched), 0);
+	assert_int_equal(touched.n, 1);
+	assert_true(str_has_prefix(touched.v[0], "chain svc-"));
+	assert_non_null(strstr(sd.buf, touched.v[0] + 6));
+	strvec_clear(&touched);
+	sb_release(&sd);
+	free(fa);
+	free(fbb);
 	/* a new input that does not compile: the error, nothing written */
 	struct sbuf out = SBUF_INIT;
 	struct gerr *err = NULL;
