@@ -16,14 +16,8 @@
  * The URL is not stored in the cache (an anonymous remote), so credentials in
  * it stay out of the repository's config; messages show it with the password
  * replaced by "***".
- *
- * Writing back (rollout undo --commit --push): one file's new blob, a tree and a
- * commit on the branch read, the ref moved only if it still points at the commit
- * read (compare-and-swap); a checked-out work tree gets the file and the index
- * entry afterwards. A commit into a URL's cache takes the cache's exclusive lock and
- * holds it until the source is closed; pushes use an anonymous remote, as fetches.
  */
-#include "store/store.h"
+#include "store/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,25 +34,9 @@
 #define IGNORE_FILE ".gitopsignore"
 #define IGNORE_MAX_BYTES (1u << 20) /* one .gitopsignore */
 #define TREE_MAX_DEPTH 256          /* directory nesting under the root */
-#define CRED_MAX_TRIES 3            /* libgit2 asks again after a rejected credential */
 
-struct store_source {
-	git_repository *repo;
-	git_commit *commit;
-	git_tree *tree;     /* the tree at path */
-	char *name;         /* --repo as given, password redacted: for messages */
-	char *path;         /* subtree, normalized: "" (root) or "a/b" */
-	char *subject;
-	int64_t time;
-	char commit_hex[GIT_OID_HEXSZ + 1];
-	char short_hex[8];
-	char *branch_ref;   /* "refs/heads/main" when the ref named a branch, else NULL */
-	char *url;          /* a URL source: the URL as given (credentials stay in memory) */
-	char *lock_path;    /* a URL source: the cache's lock file */
-	int lock_fd;        /* held from a commit into the cache until close; else -1 */
-};
 
-static const char *git_msg(void)
+const char *store_git_msg(void)
 {
 	const git_error *e = git_error_last();
 	return e && e->message ? e->message : "unknown libgit2 error";
@@ -147,7 +125,7 @@ static int remove_tree(const char *path, struct gerr **err)
 	return 0;
 }
 
-static int lock_cache(const char *lock_path, bool shared, struct gerr **err)
+int store_lock_cache(const char *lock_path, bool shared, struct gerr **err)
 {
 	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -162,13 +140,9 @@ static int lock_cache(const char *lock_path, bool shared, struct gerr **err)
 	return fd;
 }
 
-struct cred_state {
-	int tries;
-};
-
 /* ssh: the agent's keys, as user@ from the URL (or "git"). https: credentials in
  * the URL are used by libgit2 itself; otherwise there are none to offer. */
-static int cred_cb(git_credential **out, const char *url, const char *user,
+int store_cred_cb(git_credential **out, const char *url, const char *user,
 		   unsigned int allowed, void *payload)
 {
 	struct cred_state *st = payload;
@@ -202,7 +176,7 @@ static void follow_remote_head(git_repository *repo, git_remote *remote)
 /* url.<base>.insteadOf, the longest matching base winning, as git does. Done here
  * because libgit2 1.5's own rewriting leaks a pcre2 match block (~10 KiB) per
  * config entry on every remote it creates; caller frees. */
-static char *apply_insteadof(git_repository *repo, const char *url)
+char *store_insteadof(git_repository *repo, const char *url)
 {
 	static const char head[] = "url.", tail[] = ".insteadof";
 	git_config *cfg = NULL;
@@ -242,19 +216,19 @@ static int fetch_into(git_repository *repo, const char *url, const char *name,
 	fo.update_fetchhead = 0;
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec takes them all */
 	fo.proxy_opts.type = GIT_PROXY_AUTO;
-	fo.callbacks.credentials = cred_cb;
+	fo.callbacks.credentials = store_cred_cb;
 	fo.callbacks.payload = &cred;
 
 	git_remote_create_options ro;
 	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
 	ro.repository = repo; /* and no name: an anonymous remote */
 	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
-	char *real_url = apply_insteadof(repo, url);
+	char *real_url = store_insteadof(repo, url);
 	git_remote *remote = NULL;
 	int r = 0;
 	if (git_remote_create_with_opts(&remote, real_url, &ro) < 0 ||
 	    git_remote_fetch(remote, &refspecs, &fo, "gitops: fetch") < 0)
-		r = gerr_set(err, GERR_IO, "fetching %s: %s", name, git_msg());
+		r = gerr_set(err, GERR_IO, "fetching %s: %s", name, store_git_msg());
 	else
 		follow_remote_head(repo, remote);
 	git_remote_free(remote);
@@ -268,7 +242,7 @@ static int clone_into(const char *cache, const char *url, const char *name, stru
 	git_repository *repo = NULL;
 	int r = remove_tree(tmp, err); /* a clone that died half-way */
 	if (r == 0 && git_repository_init(&repo, tmp, 1) < 0)
-		r = gerr_set(err, GERR_IO, "creating %s: %s", tmp, git_msg());
+		r = gerr_set(err, GERR_IO, "creating %s: %s", tmp, store_git_msg());
 	if (r == 0)
 		r = fetch_into(repo, url, name, err);
 	git_repository_free(repo);
@@ -300,7 +274,7 @@ static int open_url(struct store_source *s, const struct store_source_opts *o,
 	bool fetch = !o->no_fetch;
 	int r = mkdir_p(dir, 0700, err);
 	if (r == 0)
-		r = *ret_lock_fd = lock_cache(lock, o->no_fetch && is_dir(cache), err);
+		r = *ret_lock_fd = store_lock_cache(lock, o->no_fetch && is_dir(cache), err);
 	if (r >= 0 && !is_dir(cache)) { /* checked again: another process may have cloned it */
 		r = clone_into(cache, o->repo, s->name, err);
 		fetch = false;
@@ -308,7 +282,7 @@ static int open_url(struct store_source *s, const struct store_source_opts *o,
 	if (r >= 0 && git_repository_open_ext(&s->repo, cache, GIT_REPOSITORY_OPEN_NO_SEARCH |
 					      GIT_REPOSITORY_OPEN_BARE, NULL) < 0)
 		r = gerr_set(err, GERR_IO, "repository cache %s of %s: %s", cache, s->name,
-			     git_msg());
+			     store_git_msg());
 	if (r >= 0 && fetch)
 		r = fetch_into(s->repo, o->repo, s->name, err);
 	s->url = xstrdup(o->repo);
@@ -325,14 +299,14 @@ static int open_local(struct store_source *s, const char *path, struct gerr **er
 	if (e == GIT_ENOTFOUND)
 		return gerr_set(err, GERR_IO, "repository '%s' not found", s->name);
 	if (e < 0)
-		return gerr_set(err, GERR_IO, "repository '%s': %s", s->name, git_msg());
+		return gerr_set(err, GERR_IO, "repository '%s': %s", s->name, store_git_msg());
 	return 0;
 }
 
 /* ---- ref and path ------------------------------------------------------------- */
 
 /* Make c (owned from now on) the source's commit. */
-static void take_commit(struct store_source *s, git_commit *c)
+void store_take_commit(struct store_source *s, git_commit *c)
 {
 	git_commit_free(s->commit);
 	free(s->subject);
@@ -370,13 +344,13 @@ static int resolve(struct store_source *s, const char *ref, struct gerr **err)
 	if (e == GIT_EAMBIGUOUS)
 		return gerr_set(err, GERR_IO, "ref '%s' is ambiguous in %s", spec, s->name);
 	if (e < 0)
-		return gerr_set(err, GERR_IO, "ref '%s' in %s: %s", spec, s->name, git_msg());
+		return gerr_set(err, GERR_IO, "ref '%s' in %s: %s", spec, s->name, store_git_msg());
 	e = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
 	git_object_free(obj);
 	if (e < 0)
 		return gerr_set(err, GERR_IO, "ref '%s' in %s does not name a commit", spec,
 				s->name);
-	take_commit(s, (git_commit *)peeled);
+	store_take_commit(s, (git_commit *)peeled);
 	find_branch(s, spec);
 	return 0;
 }
@@ -386,26 +360,26 @@ static int tree_at(git_repository *repo, git_tree *root, const char *path, git_t
 		   const char *short_hex, struct gerr **err)
 {
 	if (!*path)
-		return git_tree_dup(ret, root) < 0 ? gerr_set(err, GERR_IO, "%s", git_msg()) : 0;
+		return git_tree_dup(ret, root) < 0 ? gerr_set(err, GERR_IO, "%s", store_git_msg()) : 0;
 	git_tree_entry *e = NULL;
 	int r = git_tree_entry_bypath(&e, root, path);
 	if (r == GIT_ENOTFOUND)
 		return gerr_set(err, GERR_IO, "path '%s' not found at %s", path, short_hex);
 	if (r < 0)
-		return gerr_set(err, GERR_IO, "path '%s' at %s: %s", path, short_hex, git_msg());
+		return gerr_set(err, GERR_IO, "path '%s' at %s: %s", path, short_hex, store_git_msg());
 	if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
 		r = gerr_set(err, GERR_IO, "path '%s' is not a directory at %s", path, short_hex);
 	else if (git_tree_lookup(ret, repo, git_tree_entry_id(e)) < 0)
-		r = gerr_set(err, GERR_IO, "path '%s' at %s: %s", path, short_hex, git_msg());
+		r = gerr_set(err, GERR_IO, "path '%s' at %s: %s", path, short_hex, store_git_msg());
 	git_tree_entry_free(e);
 	return r;
 }
 
-static int open_tree(struct store_source *s, struct gerr **err)
+int store_open_tree(struct store_source *s, struct gerr **err)
 {
 	git_tree *root = NULL;
 	if (git_commit_tree(&root, s->commit) < 0)
-		return gerr_set(err, GERR_IO, "tree of %s: %s", s->short_hex, git_msg());
+		return gerr_set(err, GERR_IO, "tree of %s: %s", s->short_hex, store_git_msg());
 	int r = tree_at(s->repo, root, s->path, &s->tree, s->short_hex, err);
 	git_tree_free(root);
 	return r;
@@ -419,7 +393,7 @@ int store_source_open(const struct store_source_opts *o, struct store_source **r
 	if (!o->repo || !*o->repo)
 		return gerr_set(err, GERR_IO, "no repository given");
 	if (git_libgit2_init() < 0)
-		return gerr_set(err, GERR_IO, "initializing libgit2: %s", git_msg());
+		return gerr_set(err, GERR_IO, "initializing libgit2: %s", store_git_msg());
 	/* Objects of a repository we read are trusted as git trusts them: re-hashing
 	 * every blob on read cost 7% of a validate of 10,000 objects. */
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
@@ -434,7 +408,7 @@ int store_source_open(const struct store_source_opts *o, struct store_source **r
 	if (lock_fd >= 0)
 		close(lock_fd);
 	if (r == 0)
-		r = open_tree(s, err);
+		r = store_open_tree(s, err);
 	if (r < 0) {
 		store_source_close(s);
 		return -1;
@@ -503,13 +477,13 @@ static int read_blob(struct walk *w, const git_oid *id, const char *path, size_t
 	size_t len;
 	git_object_t type;
 	if (git_odb_read_header(&len, &type, w->odb, id) < 0)
-		return gerr_set(err, GERR_IO, "reading '%s': %s", path, git_msg());
+		return gerr_set(err, GERR_IO, "reading '%s': %s", path, store_git_msg());
 	if (max && len > max)
 		return gerr_set(err, GERR_FAIL, "file '%s' is %zu bytes, over the limit of %zu bytes",
 				path, len, max);
 	git_blob *blob = NULL;
 	if (git_blob_lookup(&blob, w->repo, id) < 0)
-		return gerr_set(err, GERR_IO, "reading '%s': %s", path, git_msg());
+		return gerr_set(err, GERR_IO, "reading '%s': %s", path, store_git_msg());
 	len = (size_t)git_blob_rawsize(blob);
 	char *data = xmalloc(len + 1);
 	memcpy(data, git_blob_rawcontent(blob), len);
@@ -562,7 +536,7 @@ static int walk_entry(struct walk *w, const git_tree_entry *e, int depth, struct
 					path, TREE_MAX_DEPTH);
 		git_tree *sub = NULL;
 		if (git_tree_lookup(&sub, w->repo, git_tree_entry_id(e)) < 0)
-			return gerr_set(err, GERR_IO, "reading '%s': %s", path, git_msg());
+			return gerr_set(err, GERR_IO, "reading '%s': %s", path, store_git_msg());
 		int r = walk_tree(w, sub, depth + 1, err);
 		git_tree_free(sub);
 		return r;
@@ -615,7 +589,7 @@ static int load_parent_ignores(struct store_source *s, struct walk *w, struct ge
 		return 0;
 	git_tree *root = NULL;
 	if (git_commit_tree(&root, s->commit) < 0)
-		return gerr_set(err, GERR_IO, "tree of %s: %s", s->short_hex, git_msg());
+		return gerr_set(err, GERR_IO, "tree of %s: %s", s->short_hex, store_git_msg());
 	int r = 0;
 	const char *next = s->path;
 	for (size_t len = 0; r == 0;) {
@@ -646,7 +620,7 @@ int store_source_files(struct store_source *s, size_t max_bytes, struct store_fi
 {
 	struct walk w = { .repo = s->repo, .max_bytes = max_bytes, .path = SBUF_INIT };
 	if (git_repository_odb(&w.odb, s->repo) < 0)
-		return gerr_set(err, GERR_IO, "object database of %s: %s", s->name, git_msg());
+		return gerr_set(err, GERR_IO, "object database of %s: %s", s->name, store_git_msg());
 	w.ig = store_ignore_new();
 	sb_adds(&w.path, s->path);
 	int r = load_parent_ignores(s, &w, err);
@@ -712,7 +686,7 @@ int store_source_read(struct store_source *s, const char *path, size_t max_bytes
 	struct walk w = { .repo = s->repo };
 	int r = 0;
 	if (git_commit_tree(&root, s->commit) < 0 || git_repository_odb(&w.odb, s->repo) < 0)
-		r = gerr_set(err, GERR_IO, "tree of %s: %s", s->short_hex, git_msg());
+		r = gerr_set(err, GERR_IO, "tree of %s: %s", s->short_hex, store_git_msg());
 	else if (git_tree_entry_bypath(&e, root, path) < 0 || git_tree_entry_type(e) != GIT_OBJECT_BLOB)
 		r = gerr_set(err, GERR_IO, "file '%s' not found at %s", path, s->short_hex);
 	else
@@ -720,298 +694,5 @@ int store_source_read(struct store_source *s, const char *path, size_t max_bytes
 	git_tree_entry_free(e);
 	git_tree_free(root);
 	git_odb_free(w.odb);
-	return r;
-}
-
-/* ---- writing back: a commit of one file, and a push ------------------------------ */
-
-/* user.name/user.email of the repository's configuration, else gitops's own. */
-static int signature(git_repository *repo, git_signature **ret, struct gerr **err)
-{
-	if (git_signature_default(ret, repo) == 0)
-		return 0;
-	if (git_signature_now(ret, "gitops", "gitops@localhost") < 0)
-		return gerr_set(err, GERR_IO, "making a signature: %s", git_msg());
-	git_error_clear();
-	return 0;
-}
-
-/* The work tree whose HEAD is the source's branch, or NULL (bare repository,
- * another branch checked out, a URL cache). */
-static const char *checked_out_here(struct store_source *s)
-{
-	git_reference *head = NULL;
-	const char *wd = git_repository_is_bare(s->repo) ? NULL : git_repository_workdir(s->repo);
-	if (wd && (git_repository_head(&head, s->repo) < 0 || strcmp(git_reference_name(head), s->branch_ref)))
-		wd = NULL;
-	git_reference_free(head);
-	git_error_clear();
-	return wd;
-}
-
-/* The branch must still point at the source's commit, and (checked out) the file
- * must be unmodified in the index and the work tree. */
-static int check_writable(struct store_source *s, const char *path, const char *wd, struct gerr **err)
-{
-	git_oid tip;
-	if (git_reference_name_to_id(&tip, s->repo, s->branch_ref) < 0)
-		return gerr_set(err, GERR_IO, "branch %s: %s", store_source_branch(s), git_msg());
-	if (!git_oid_equal(&tip, git_commit_id(s->commit))) {
-		char hex[8];
-		git_oid_tostr(hex, sizeof(hex), &tip);
-		return gerr_set(err, GERR_FAIL, "branch %s moved from %s to %s since it was read", store_source_branch(s),
-				s->short_hex, hex);
-	}
-	unsigned int flags = 0;
-	int e = wd ? git_status_file(&flags, s->repo, path) : 0;
-	if (e == GIT_ENOTFOUND)
-		return gerr_set(err, GERR_FAIL, "file '%s' not found at %s", path, s->short_hex);
-	if (e < 0)
-		return gerr_set(err, GERR_IO, "status of %s: %s", path, git_msg());
-	if (flags & (GIT_STATUS_INDEX_NEW | GIT_STATUS_INDEX_MODIFIED | GIT_STATUS_INDEX_DELETED |
-		     GIT_STATUS_INDEX_RENAMED | GIT_STATUS_INDEX_TYPECHANGE))
-		return gerr_set(err, GERR_FAIL, "%s has staged changes in %s: commit or reset them first", path, wd);
-	if (flags & (GIT_STATUS_WT_MODIFIED | GIT_STATUS_WT_DELETED | GIT_STATUS_WT_TYPECHANGE |
-		     GIT_STATUS_WT_RENAMED | GIT_STATUS_CONFLICTED))
-		return gerr_set(err, GERR_FAIL, "%s has uncommitted changes in %s: commit or stash them first", path, wd);
-	return 0;
-}
-
-/* The root tree of the source's commit with path's blob replaced by data. */
-static int updated_tree(struct store_source *s, const struct store_commit *c, git_tree **ret, struct gerr **err)
-{
-	git_tree *root = NULL;
-	git_tree_entry *e = NULL;
-	git_tree_update up = { .action = GIT_TREE_UPDATE_UPSERT, .path = c->path };
-	git_oid tree_id;
-	int r = 0;
-	if (git_commit_tree(&root, s->commit) < 0)
-		r = gerr_set(err, GERR_IO, "tree of %s: %s", s->short_hex, git_msg());
-	else if (git_tree_entry_bypath(&e, root, c->path) < 0 || git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-		r = gerr_set(err, GERR_FAIL, "file '%s' not found at %s", c->path, s->short_hex);
-	else if (git_blob_create_from_buffer(&up.id, s->repo, c->data, c->len) < 0)
-		r = gerr_set(err, GERR_IO, "writing a blob: %s", git_msg());
-	else if (git_oid_equal(&up.id, git_tree_entry_id(e)))
-		r = gerr_set(err, GERR_FAIL, "%s is unchanged: nothing to commit", c->path);
-	if (r == 0) {
-		up.filemode = git_tree_entry_filemode(e);
-		if (git_tree_create_updated(&tree_id, s->repo, root, 1, &up) < 0 ||
-		    git_tree_lookup(ret, s->repo, &tree_id) < 0)
-			r = gerr_set(err, GERR_IO, "writing a tree: %s", git_msg());
-	}
-	git_tree_entry_free(e);
-	git_tree_free(root);
-	return r;
-}
-
-/* The working file and its index entry, after the branch moved to the commit. */
-static int update_worktree(struct store_source *s, const char *wd, const struct store_commit *c, struct gerr **err)
-{
-	char *file = xasprintf("%s%s", wd, c->path); /* workdir ends with '/' */
-	struct stat st;
-	mode_t mode = stat(file, &st) == 0 ? st.st_mode & 07777 : 0644;
-	git_index *idx = NULL;
-	int r = write_file_atomic(file, c->data, c->len, mode, err);
-	if (r == 0 && chmod(file, mode) < 0)
-		r = gerr_sys(err, "chmod %s", file);
-	if (r == 0 && (git_repository_index(&idx, s->repo) < 0 || git_index_read(idx, 0) < 0 ||
-		       git_index_add_bypath(idx, c->path) < 0 || git_index_write(idx) < 0))
-		r = gerr_set(err, GERR_IO, "updating the index: %s", git_msg());
-	git_index_free(idx);
-	free(file);
-	return r;
-}
-
-int store_commit_file(struct store_source *s, const struct store_commit *c, struct gerr **err)
-{
-	if (!s->branch_ref)
-		return gerr_set(err, GERR_FAIL, "%s was not read from a branch (a tag, a commit or a detached HEAD)",
-				s->name);
-	if (s->lock_path && s->lock_fd < 0 && (s->lock_fd = lock_cache(s->lock_path, false, err)) < 0)
-		return -1;
-	const char *wd = checked_out_here(s);
-	git_tree *tree = NULL;
-	git_signature *sig = NULL;
-	git_oid id;
-	git_commit *made = NULL;
-	git_reference *ref = NULL;
-	const git_commit *parents[] = { s->commit };
-	char *log = NULL;
-	int r = check_writable(s, c->path, wd, err);
-	if (r == 0)
-		r = updated_tree(s, c, &tree, err);
-	if (r == 0)
-		r = signature(s->repo, &sig, err);
-	if (r == 0 && (git_commit_create(&id, s->repo, NULL, sig, sig, NULL, c->message, tree, 1, parents) < 0 ||
-		       git_commit_lookup(&made, s->repo, &id) < 0))
-		r = gerr_set(err, GERR_IO, "writing the commit: %s", git_msg());
-	if (r == 0) {
-		log = xasprintf("commit: %s", git_commit_summary(made)); /* git's reflog wording */
-		int e = git_reference_create_matching(&ref, s->repo, s->branch_ref, &id, 1, git_commit_id(s->commit), log);
-		if (e == GIT_EMODIFIED)
-			r = gerr_set(err, GERR_FAIL, "branch %s moved since it was read", store_source_branch(s));
-		else if (e < 0)
-			r = gerr_set(err, GERR_IO, "updating branch %s: %s", store_source_branch(s), git_msg());
-	}
-	if (r == 0) {
-		take_commit(s, made);
-		made = NULL;
-		git_tree_free(s->tree);
-		s->tree = NULL;
-		r = open_tree(s, err);
-	}
-	if (r == 0 && wd && update_worktree(s, wd, c, err) < 0)
-		r = gerr_wrap(err, "committed %s on %s, but the work tree was not updated", s->short_hex,
-			      store_source_branch(s));
-	git_reference_free(ref);
-	git_commit_free(made);
-	git_signature_free(sig);
-	git_tree_free(tree);
-	free(log);
-	return r;
-}
-
-/* branch.B.pushRemote, remote.pushDefault, branch.B.remote, "origin": git's order.
- * Caller frees. */
-static char *push_remote_name(git_config *cfg, const char *branch)
-{
-	char *keys[] = { xasprintf("branch.%s.pushremote", branch), xstrdup("remote.pushdefault"),
-			 xasprintf("branch.%s.remote", branch) };
-	char *name = NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		git_buf v = GIT_BUF_INIT;
-		if (!name && git_config_get_string_buf(&v, cfg, keys[i]) == 0 && v.size && strcmp(v.ptr, "."))
-			name = xstrdup(v.ptr);
-		git_buf_dispose(&v);
-		free(keys[i]);
-	}
-	git_error_clear();
-	return name ? name : xstrdup("origin");
-}
-
-/* remote.NAME.pushurl, else remote.NAME.url; caller frees, NULL when neither. */
-static char *remote_url(git_config *cfg, const char *name)
-{
-	char *url = NULL;
-	for (int i = 0; i < 2 && !url; i++) {
-		char *key = xasprintf("remote.%s.%s", name, i ? "url" : "pushurl");
-		git_buf v = GIT_BUF_INIT;
-		if (git_config_get_string_buf(&v, cfg, key) == 0 && v.size)
-			url = xstrdup(v.ptr);
-		git_buf_dispose(&v);
-		free(key);
-	}
-	git_error_clear();
-	return url;
-}
-
-/* After a push to remote NAME: its tracking ref of the branch (remote.NAME.fetch
- * mapping), as git push does. Best effort. */
-static void update_tracking(git_repository *repo, git_config *cfg, const char *name, const char *branch_ref,
-			    const git_oid *id)
-{
-	char *key = xasprintf("remote.%s.fetch", name);
-	git_config_iterator *it = NULL;
-	git_config_entry *e;
-	if (git_config_multivar_iterator_new(&it, cfg, key, NULL) == 0) {
-		while (git_config_next(&e, it) == 0) {
-			git_refspec *spec = NULL;
-			git_buf dst = GIT_BUF_INIT;
-			git_reference *ref = NULL;
-			if (git_refspec_parse(&spec, e->value, 1) == 0 && git_refspec_src_matches(spec, branch_ref) &&
-			    git_refspec_transform(&dst, spec, branch_ref) == 0)
-				git_reference_create(&ref, repo, dst.ptr, id, 1, "update by push");
-			git_reference_free(ref);
-			git_buf_dispose(&dst);
-			git_refspec_free(spec);
-		}
-	}
-	git_config_iterator_free(it);
-	free(key);
-	git_error_clear();
-}
-
-struct push_state {
-	struct cred_state cred;
-	char *rejected; /* the remote's reason, when it refused the update */
-};
-
-static int push_update_cb(const char *refname, const char *status, void *payload)
-{
-	struct push_state *st = payload;
-	if (status && !st->rejected)
-		st->rejected = xasprintf("%s", status);
-	(void)refname;
-	return 0;
-}
-
-static int cred_push_cb(git_credential **out, const char *url, const char *user, unsigned int allowed,
-			void *payload)
-{
-	return cred_cb(out, url, user, allowed, &((struct push_state *)payload)->cred);
-}
-
-static int push_to(struct store_source *s, const char *url, const char *to, struct gerr **err)
-{
-	char *spec = xasprintf("%s:%s", s->branch_ref, s->branch_ref);
-	char *specs[] = { spec };
-	git_strarray refspecs = { specs, 1 };
-	struct push_state st = { 0 };
-	git_push_options po;
-	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
-	po.proxy_opts.type = GIT_PROXY_AUTO;
-	po.callbacks.credentials = cred_push_cb;
-	po.callbacks.push_update_reference = push_update_cb;
-	po.callbacks.payload = &st;
-	git_remote_create_options ro;
-	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
-	ro.repository = s->repo; /* anonymous: nothing written to the config */
-	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
-	char *real_url = apply_insteadof(s->repo, url);
-	git_remote *remote = NULL;
-	const char *b = store_source_branch(s);
-	int r = 0, e = git_remote_create_with_opts(&remote, real_url, &ro);
-	if (e == 0)
-		e = git_remote_push(remote, &refspecs, &po);
-	if (e == GIT_ENONFASTFORWARD)
-		r = gerr_set(err, GERR_FAIL, "pushing %s to %s: rejected (non-fast-forward: %s has commits %s lacks)",
-			     b, to, to, b);
-	else if (e < 0)
-		r = gerr_set(err, GERR_IO, "pushing %s to %s: %s", b, to, git_msg());
-	else if (st.rejected)
-		r = gerr_set(err, GERR_FAIL, "pushing %s to %s: rejected by the remote: %s", b, to, st.rejected);
-	git_remote_free(remote);
-	free(real_url);
-	free(st.rejected);
-	free(spec);
-	git_error_clear();
-	return r;
-}
-
-int store_push(struct store_source *s, char **ret_remote, struct gerr **err)
-{
-	if (!s->branch_ref)
-		return gerr_set(err, GERR_FAIL, "%s was not read from a branch: nothing to push", s->name);
-	if (s->url) { /* the cache of a URL: back to the URL itself */
-		int r = push_to(s, s->url, s->name, err);
-		if (r == 0 && ret_remote)
-			*ret_remote = xstrdup(s->name);
-		return r;
-	}
-	git_config *cfg = NULL;
-	if (git_repository_config_snapshot(&cfg, s->repo) < 0)
-		return gerr_set(err, GERR_IO, "configuration of %s: %s", s->name, git_msg());
-	char *name = push_remote_name(cfg, store_source_branch(s));
-	char *url = remote_url(cfg, name);
-	int r = url ? push_to(s, url, name, err)
-		    : gerr_set(err, GERR_FAIL, "no remote \"%s\" to push %s to (git remote add %s URL)", name,
-			       store_source_branch(s), name);
-	if (r == 0)
-		update_tracking(s->repo, cfg, name, s->branch_ref, git_commit_id(s->commit));
-	if (r == 0 && ret_remote)
-		*ret_remote = xstrdup(name);
-	free(url);
-	free(name);
-	git_config_free(cfg);
 	return r;
 }
