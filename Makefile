@@ -12,17 +12,17 @@ PKGS      = libgit2 yaml-0.1 jansson libcrypto libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Linking. Every `ssh NODE gitops node status` starts gitops afresh and each shared
 # library costs every start (docs/architecture.md, "Start-up cost"), so: libcurl is not
-# linked (the httpGet probes dlopen() it, runtime/probe.c); the other libraries and
-# their dependencies go in statically wherever a static archive is installed; the C
-# library, and GSSAPI (needed by a static libgit2, missing from its .pc, no .a on
-# Debian), stay shared.
+# linked (the httpGet probes dlopen() it, runtime/probe.c), nor GSSAPI (a static
+# libgit2 needs it, missing from its .pc, no .a on Debian: store/gssapi_lazy.c
+# dlopen()s it at libgit2's first call); the other libraries and their dependencies go
+# in statically wherever a static archive is installed; the C library stays shared.
 LINK_PKGS  = libgit2 yaml-0.1 jansson libcrypto
 LINK_L    := $(patsubst -l%,%,$(shell pkg-config --static --libs-only-l $(LINK_PKGS) 2>/dev/null))
 LIBC_L     = c m rt dl pthread
 STATIC_L  := $(foreach l,$(filter-out $(LIBC_L),$(LINK_L)),\
 		$(if $(filter /%,$(shell $(CC) -print-file-name=lib$l.a)),$l))
 PKG_LIBS   := -Wl,-Bstatic $(STATIC_L:%=-l%) -Wl,-Bdynamic $(filter-out $(STATIC_L:%=-l%),$(LINK_L:%=-l%)) \
-	      -Wl,--as-needed -l:libgssapi_krb5.so.2 -Wl,--no-as-needed -pthread
+	      -pthread
 WARN      = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wvla
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -I. -MMD -MP
@@ -34,6 +34,9 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
 # B is the build directory; O the object flavour. The asan flavour lives in build/asan.
 B ?= build
+# libgitops.a once more after libgit2.a, for the gss_* symbols libgit2 asks for
+# (store/gssapi_lazy.c)
+PKG_LIBS += $(B)/libgitops.a
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(B)/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)

@@ -268,6 +268,7 @@ printf '  (a) ansible stat, forks %-2s %6.3f s   (%s; ansible-core %s)\n' "$node
 printf '  (b) floor: %-2s x ssh true  %6.3f s   (%s)\n' "$nodes" "$f" "$(list floor)"
 printf '  (info) %-2s x ssh gitops node status, no controller  %6.3f s   (%s)\n' "$nodes" "$sn" "$(list status)"
 printf '  (info) one start of gitops: %s ms (/bin/true %s ms), %s shared libraries\n' "$start_ms" "$true_ms" "$shared_libs"
+echo "  (info) warm, gitops sends each node's command to that node's ControlMaster socket itself: no ssh process per node (the floor starts $nodes)"
 vs_a=$(awk -v a="$a" -v g="$g" 'BEGIN { printf "%.1f", a / g }')
 vs_f=$(awk -v f="$f" -v g="$g" 'BEGIN { printf "%.2f", g / f }')
 echo "gitops vs ansible: ${vs_a}x faster (target >= 8x)"

@@ -53,42 +53,67 @@ static void save_cache(const char *state, const json_t *cluster)
 	free(path);
 }
 
-/* Read every node's status; merge the cluster state they carry (a node that has
- * the cached version leaves it out: it gets the cache). */
+/* The status a job brought: parsed, or NULL with *ret_error. */
+static json_t *status_of(const struct ssh_job *j, char **ret_error)
+{
+	json_t *st = j->status == 0 ? json_loadb(j->out.buf, j->out.len, 0, NULL) : NULL;
+	if (!st) {
+		*ret_error = j->status == 0 ? xstrdup("node status is not JSON") : job_error(j);
+		return NULL;
+	}
+	json_int_t proto = json_integer_value(json_object_get(st, "protocol"));
+	if (proto != 1) {
+		*ret_error = xasprintf("node speaks protocol %lld; this controller speaks 1 (%s)", (long long)proto,
+				       json_string_value(json_object_get(st, "version")) ?: "unknown version");
+		json_decref(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* Read every node's status, parsing each as it arrives (while the others are still
+ * on their way); then merge the cluster state they carry, in node order (a node that
+ * has the cached version leaves it out: it gets the cache). */
 static int read_statuses(struct rc_world *w, const struct ssh_opts *so, json_t *cache, const char *hash,
 			 struct gerr **err)
 {
 	const char *cmd[] = { "gitops", "node", "status", "-o", "json", hash ? "--cluster-hash" : NULL, hash, NULL };
 	struct ssh_job *jobs = xcalloc(w->nnodes + 1, sizeof(*jobs));
+	json_t **st = xcalloc(w->nnodes + 1, sizeof(*st));
+	char **why = xcalloc(w->nnodes + 1, sizeof(*why));
+	struct ssh_batch *b = NULL;
+	size_t k;
 	for (size_t i = 0; i < w->nnodes; i++)
 		jobs[i] = (struct ssh_job){ .name = w->nodes[i].name, .dest = w->nodes[i].ssh, .remote = cmd };
-	int r = ssh_run_all(so, jobs, w->nnodes, err);
-	bool cache_merged = false;
-	for (size_t i = 0; r == 0 && i < w->nnodes; i++) {
-		struct rc_node *n = &w->nodes[i];
-		json_t *st = jobs[i].status == 0 ? json_loadb(jobs[i].out.buf, jobs[i].out.len, 0, NULL) : NULL;
-		if (!st) {
-			n->error = jobs[i].status == 0 ? xstrdup("node status is not JSON") : job_error(&jobs[i]);
-		} else if (json_integer_value(json_object_get(st, "protocol")) != 1) {
-			n->error = xasprintf("node speaks protocol %lld; this controller speaks 1 (%s)",
-					     (long long)json_integer_value(json_object_get(st, "protocol")),
-					     json_string_value(json_object_get(st, "version")) ?: "unknown version");
-			json_decref(st);
-		} else {
-			n->status = st;
-			n->reachable = true;
-			bool cached = !json_object_get(st, "cluster") && cache;
-			if (cached)
-				json_object_set(st, "cluster", cache); /* it has what we cached */
-			/* merging is idempotent: the cache once is enough (66 KB at 20 nodes) */
-			if (!cached || !cache_merged)
-				cluster_merge(w->cluster, json_object_get(st, "cluster"));
-			cache_merged |= cached;
-		}
+	int r = ssh_batch_start(so, jobs, w->nnodes, &b, err);
+	while (r == 0 && (r = ssh_batch_next(b, &k, err)) > 0) {
+		st[k] = status_of(&jobs[k], &why[k]);
+		ssh_job_release(&jobs[k]); /* its output, now parsed */
+		r = 0;
 	}
-	for (size_t i = 0; i < w->nnodes; i++)
+	ssh_batch_free(b);
+	bool cache_merged = false;
+	for (size_t i = 0; i < w->nnodes; i++) {
+		struct rc_node *n = &w->nodes[i];
 		ssh_job_release(&jobs[i]);
+		if (r < 0 || !st[i]) {
+			n->error = why[i] ? why[i] : xstrdup("its status was not read");
+			json_decref(st[i]);
+			continue;
+		}
+		n->status = st[i];
+		n->reachable = true;
+		bool cached = !json_object_get(st[i], "cluster") && cache;
+		if (cached)
+			json_object_set(st[i], "cluster", cache); /* it has what we cached */
+		/* merging is idempotent: the cache once is enough (66 KB at 20 nodes) */
+		if (!cached || !cache_merged)
+			cluster_merge(w->cluster, json_object_get(st[i], "cluster"));
+		cache_merged |= cached;
+	}
 	free(jobs);
+	free(st);
+	free(why);
 	return r;
 }
 

@@ -74,10 +74,12 @@ int shim_main(const struct node_opts *o, const char *pod_dir, const char *contai
 /* ---- reaching nodes (ssh.c; the controller side) ---- */
 /* Runs `ssh [options] DEST -- REMOTE...` for many nodes at once with the system
  * OpenSSH client: BatchMode, ControlMaster=auto with ControlPersist under
- * control_dir (one socket per destination, short paths), host keys checked
- * (StrictHostKeyChecking yes, or accept-new when asked), ConnectTimeout, and a
- * hard per-node timeout. The remote command is fixed words from our code (never
- * a manifest value); data goes on stdin, results come on stdout. A node that
+ * control_dir (one socket per destination and ssh_config, short paths), host keys
+ * checked (StrictHostKeyChecking yes, or accept-new when asked), ConnectTimeout, and
+ * a hard per-node timeout. When a destination's master is already running, the job
+ * goes to it directly over its socket (OpenSSH's multiplexing protocol, what a warm
+ * `ssh` does) without starting ssh. The remote command is fixed words from our code
+ * (never a manifest value); data goes on stdin, results come on stdout. A node that
  * fails or times out never holds up the others. */
 struct ssh_opts {
 	const char *ssh_config;   /* -F FILE, or NULL */
@@ -100,10 +102,27 @@ struct ssh_job {
 	struct sbuf out, err;       /* captured (bounded); caller releases */
 	char *error;                /* one line saying what went wrong, or NULL; caller frees */
 	int64_t elapsed_ms;
+	bool via_master;            /* ran through a running ControlMaster, no ssh started */
 };
 
 /* Run every job; returns 0 when all ran (each job's status says how it went). */
 int ssh_run_all(const struct ssh_opts *o, struct ssh_job *jobs, size_t n, struct gerr **err);
+
+/* The same, a job at a time, for callers with work to do meanwhile:
+ *   ssh_batch_start()  starts the jobs (up to `parallel`; the rest as slots free up
+ *                      while the caller waits); fails as ssh_run_all, running nothing
+ *   ssh_batch_next()   waits until one more job is over: 1 and its index; 0 when every
+ *                      job was handed out; -1 when waiting failed (every job is then
+ *                      over, with an error, and still handed out by later calls)
+ *   ssh_batch_free()   stops what still runs (its jobs get an error) and frees.
+ * Between the calls nothing is read or written: a node's output waits in its pipe
+ * (64 KiB; a command with more waits too) and queued jobs wait to start. The jobs
+ * array and o's strings must outlive the batch; o itself is copied. */
+struct ssh_batch;
+int ssh_batch_start(const struct ssh_opts *o, struct ssh_job *jobs, size_t n,
+		    struct ssh_batch **ret, struct gerr **err);
+int ssh_batch_next(struct ssh_batch *b, size_t *ret_index, struct gerr **err);
+void ssh_batch_free(struct ssh_batch *b);
 void ssh_job_release(struct ssh_job *j);
 /* Append word w to sb quoted for the remote POSIX shell exactly as ssh_run_all
  * quotes every remote word (bare when plainly safe, else in single quotes with '

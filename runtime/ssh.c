@@ -1,21 +1,40 @@
 /* ssh.c: run fixed commands on many nodes at once through the system OpenSSH client. */
 /*
- * One poll loop, no threads. At most `parallel` ssh children run at once; each has
- * non-blocking pipes for stdin (fed from job->in, then closed), stdout and stderr,
- * plus a pidfd that turns readable when the child exits.
+ * One poll loop, no threads. At most `parallel` jobs run at once. A job runs one of two
+ * ways:
  *
- * When is a job done? When its ssh exited and both output pipes reached EOF. With
- * ControlMaster=auto + ControlPersist the first ssh to a destination forks the
- * background master and goes on as its first mux client. OpenSSH points the
- * master's stdio at /dev/null right after that fork (control_persist_detach), and
- * the master lets go of a client's passed stdio when that session ends, so EOF comes
- * with the exit (test_ssh measures it). Should anything still hold our pipes after
- * the exit, we read what is there and stop waiting SSH_GRACE_MS later — never until
+ * - Through the node's running ControlMaster directly: we connect to its socket and
+ *   speak OpenSSH's multiplexing protocol (PROTOCOL.mux, version 4, unchanged since
+ *   OpenSSH 5.6) as `ssh` itself does when it finds a master — hello, a session request
+ *   with the command, then our pipes for the command's stdin, stdout and stderr passed
+ *   as file descriptors — and read the exit status from the socket. This is what a warm
+ *   `ssh NODE CMD` does, minus starting ssh (5-6 ms of CPU each, most of a warm run:
+ *   docs/architecture.md, "Start-up cost"). The master was started by our own ssh, so
+ *   host keys, BatchMode and the rest were settled when it connected. We send no
+ *   environment (ssh would send its SendEnv variables, LANG and LC_* on Debian).
+ * - Otherwise (no socket yet, a stale one, a master that refuses or speaks another
+ *   version) by starting `ssh`, with ControlMaster=auto and ControlPersist, which
+ *   becomes the master for the next runs. The job falls back to ssh only when the
+ *   master answered nothing but refusals: the session was not opened, nothing ran.
+ *
+ * Each job has non-blocking pipes for stdin (fed from job->in, then closed; through a
+ * master, only once it opened the session), stdout and stderr, plus either a pidfd
+ * that turns readable when its ssh exits or the master's socket.
+ *
+ * When is a job done? When its ssh exited (or the master closed our socket) and both
+ * output pipes reached EOF. With ControlMaster=auto + ControlPersist the first ssh to a
+ * destination forks the background master and goes on as its first mux client. OpenSSH
+ * points the master's stdio at /dev/null right after that fork (control_persist_detach),
+ * and the master lets go of a client's passed stdio when that session ends, so EOF comes
+ * with the exit (test_ssh measures it). Should anything still hold our pipes after the
+ * exit, we read what is there and stop waiting SSH_GRACE_MS later — never until
  * ControlPersist runs out.
  *
  * Options not in runtime.h:
  *   control_dir NULL   no connection sharing (ControlMaster=no, ControlPath=none)
  *   the ConnectTimeout is half the job timeout, between 1 and 10 s
+ *   ControlPath is DIR/<40 hex digits of sha256(ssh_config, DEST)>: a name we know
+ *   without asking ssh (OpenSSH's %C hashes the host and user it resolved)
  * ssh_run_all() returns -1 only when nothing can run (no ssh binary, unusable
  * control_dir); a job that cannot start (bad destination, no fds) has status -1 and
  * an error, and the others still run.
@@ -26,6 +45,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -33,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -50,16 +71,38 @@ extern char **environ;
 #define SSH_TICK_MS 20            /* without pidfds: how often to look for exits */
 #define SSH_CHUNK (64u << 10)
 #define SSH_LINE_MAX 400          /* of the error line taken from stderr */
-/* ControlPath DIR/%C: %C is 40 hex digits, and while a master sets up its socket
+/* ControlPath DIR/NAME: NAME is 40 hex digits, and while a master sets up its socket
  * ssh binds "PATH.<16 random characters>": 1 + 40 + 17 bytes after DIR. */
 #define CONTROL_NAME_LEN (1 + 40 + 17)
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-/* One running ssh. */
+/* PROTOCOL.mux */
+#define MUX_VERSION 4
+#define MUX_HELLO 0x00000001u
+#define MUX_NEW_SESSION 0x10000002u
+#define MUX_EXIT 0x80000004u
+#define MUX_OPENED 0x80000006u
+#define MUX_MESSAGE_MAX (256u << 10) /* of one message from a master */
+
+/* Where a job that runs through a master stands. */
+enum mux_state {
+	MUX_NONE,       /* not through a master: an ssh process */
+	MUX_HELLO_WAIT, /* sent hello, request and fds; the master's hello comes first */
+	MUX_OPEN_WAIT,  /* waiting for "session opened" (or a refusal: back to ssh) */
+	MUX_RUNNING,    /* opened: the exit status, then EOF */
+	MUX_REFUSED,    /* the master refused; start ssh instead */
+};
+
+/* One running job: an ssh process, or a session of a master. */
 struct run {
 	struct ssh_job *job; /* NULL: free slot */
 	pid_t pid;
 	int pidfd, fd_in, fd_out, fd_err;
+	int mux_fd;          /* the master's socket (mux != MUX_NONE) */
+	enum mux_state mux;
+	struct sbuf mux_in;  /* bytes from the master not yet taken apart */
+	bool mux_exit_seen;
+	uint32_t mux_exit;
 	size_t in_off;
 	int64_t start, deadline, exited_at;
 	int wstatus;
@@ -74,7 +117,15 @@ struct ctx {
 	struct run *runs;     /* nslots slots */
 	struct pollfd *pfd;   /* 4 per slot: stdin, stdout, stderr, pidfd */
 	size_t nslots, active;
+	struct ssh_job *jobs; /* the batch's */
+	size_t *done, ndone;  /* indices of finished jobs, in the order they finished */
 };
+
+/* Job j is over: queue it for ssh_batch_next. */
+static void job_done(struct ctx *c, const struct ssh_job *j)
+{
+	c->done[c->ndone++] = (size_t)(j - c->jobs);
+}
 
 static int64_t now_ms(void)
 {
@@ -181,30 +232,64 @@ static int parse_dest(const char *dest, struct sbuf *host, int *ret_port, char *
 	return 0;
 }
 
-/* The argv of one job: base options, [-p PORT], DEST, --, quoted remote words. */
-static int job_argv(struct ctx *c, const struct ssh_job *j, struct strvec *argv,
-		    char **ret_error)
+/* The remote command line: the quoted words joined by spaces, as ssh joins them. */
+static int remote_command(const struct ssh_job *j, struct sbuf *cmd, char **ret_error)
 {
-	struct sbuf host = SBUF_INIT, word = SBUF_INIT;
-	int port;
 	if (!j->remote || !j->remote[0]) {
 		*ret_error = xstrdup("no remote command");
 		return -1;
 	}
+	for (const char *const *w = j->remote; *w; w++) {
+		if (w != j->remote)
+			sb_addc(cmd, ' ');
+		sh_quote(cmd, *w);
+	}
+	return 0;
+}
+
+/* The ControlPath of dest: DIR/<40 hex digits of sha256(ssh_config, dest)>. */
+static char *control_path(const struct ctx *c, const char *dest)
+{
+	const char *cfg = c->o->ssh_config ? c->o->ssh_config : "";
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char name[41];
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	if (!h || !EVP_DigestInit_ex(h, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(h, cfg, strlen(cfg) + 1) || !EVP_DigestUpdate(h, dest, strlen(dest)) ||
+	    !EVP_DigestFinal_ex(h, md, &n) || n < 20)
+		abort(); /* sha256 is always there: like an allocation failure */
+	EVP_MD_CTX_free(h);
+	for (int i = 0; i < 20; i++) {
+		name[2 * i] = hex[md[i] >> 4];
+		name[2 * i + 1] = hex[md[i] & 15];
+	}
+	name[40] = '\0';
+	return xasprintf("%s/%s", c->o->control_dir, name);
+}
+
+/* The argv of one job: base options, [-p PORT], the ControlPath, DEST, --, the
+ * command line (ssh joins the words after -- with spaces: one word is the same). */
+static int job_argv(struct ctx *c, const struct ssh_job *j, const char *cmd,
+		    struct strvec *argv, char **ret_error)
+{
+	struct sbuf host = SBUF_INIT;
+	int port;
 	if (parse_dest(j->dest, &host, &port, ret_error) < 0)
 		return -1;
 	strvec_pushv(argv, strvec_argv(&c->base));
 	if (port)
 		strvec_pushf(argv, "-p%d", port);
+	if (c->o->control_dir) {
+		char *cp = control_path(c, j->dest);
+		strvec_pushf(argv, "-oControlPath=%s", cp);
+		free(cp);
+	}
 	strvec_push(argv, host.buf);
 	strvec_push(argv, "--");
-	for (const char *const *w = j->remote; *w; w++) {
-		sb_reset(&word);
-		sh_quote(&word, *w);
-		strvec_push(argv, word.buf);
-	}
+	strvec_push(argv, cmd);
 	sb_release(&host);
-	sb_release(&word);
 	return 0;
 }
 
@@ -242,9 +327,9 @@ static void base_argv(struct ctx *c)
 	}
 	strvec_pushv(&c->base, (const char *const[]){ "-o", "BatchMode=yes", NULL });
 	if (o->control_dir) {
-		strvec_pushv(&c->base, (const char *const[]){ "-o", "ControlMaster=auto", NULL });
-		strvec_pushf(&c->base, "-oControlPath=%s/%%C", o->control_dir);
-		strvec_pushv(&c->base, (const char *const[]){ "-o", "ControlPersist=60s", NULL });
+		/* the ControlPath comes per job (job_argv) */
+		strvec_pushv(&c->base, (const char *const[]){ "-o", "ControlMaster=auto", "-o",
+							      "ControlPersist=60s", NULL });
 	} else {
 		strvec_pushv(&c->base, (const char *const[]){ "-o", "ControlMaster=no", "-o",
 							      "ControlPath=none", NULL });
@@ -255,6 +340,219 @@ static void base_argv(struct ctx *c)
 	strvec_pushv(&c->base, (const char *const[]){ "-o", "ServerAliveInterval=5", "-o",
 						      "ServerAliveCountMax=2", "-o",
 						      "LogLevel=ERROR", NULL });
+}
+
+/* ---- through a running master (PROTOCOL.mux) ------------------------------------ */
+
+/* SSH wire format: big-endian uint32; a string is its length, then its bytes. */
+static void set_u32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+static void put_u32(struct sbuf *sb, uint32_t v)
+{
+	char b[4];
+	set_u32(b, v);
+	sb_add(sb, b, 4);
+}
+
+static void put_str(struct sbuf *sb, const char *s)
+{
+	put_u32(sb, (uint32_t)strlen(s));
+	sb_adds(sb, s);
+}
+
+static uint32_t get_u32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* Our hello and the session request for cmd, each after its length: no tty, X11,
+ * agent or subsystem, no escape character, no terminal type, no environment. */
+static void mux_request(struct sbuf *m, const char *cmd)
+{
+	put_u32(m, 8);
+	put_u32(m, MUX_HELLO);
+	put_u32(m, MUX_VERSION);
+	size_t at = m->len;
+	put_u32(m, 0); /* the length, below */
+	put_u32(m, MUX_NEW_SESSION);
+	put_u32(m, 1); /* request id */
+	put_str(m, ""); /* reserved */
+	for (int i = 0; i < 4; i++)
+		put_u32(m, 0);
+	put_u32(m, 0xffffffffu);
+	put_str(m, "");
+	put_str(m, cmd);
+	set_u32(m->buf + at, (uint32_t)(m->len - at - 4));
+}
+
+/* Pass fd over the socket with one byte of data, as ssh's mm_send_fd does. */
+static int send_fd(int sock, int fd)
+{
+	char byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	ssize_t n;
+	while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	return n == 1 ? 0 : -1;
+}
+
+static int send_all(int sock, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1; /* EAGAIN too: a fresh socket takes a few hundred bytes */
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Connect to the master of r's destination and ask it for a session running cmd:
+ * hello, request and the three fds go out at once (the master reads one message at a
+ * time, then the fds, as from ssh). Returns -1 when no master takes it (no socket, a
+ * stale one, a full backlog): nothing reached the node. */
+static int mux_start(struct ctx *c, struct run *r, const char *cmd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *path = control_path(c, r->job->dest);
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc = -1;
+	struct sbuf m = SBUF_INIT;
+	int s = strlen(path) < sizeof(sa.sun_path) ?
+		socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) : -1;
+	if (s >= 0) {
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			close_fd(&s);
+	}
+	if (s >= 0 && pipe2(out, O_CLOEXEC) == 0 && pipe2(errp, O_CLOEXEC) == 0 &&
+	    (r->job->in ? pipe2(in, O_CLOEXEC) == 0
+			: (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)) {
+		mux_request(&m, cmd);
+		if (send_all(s, m.buf, m.len) == 0 && send_fd(s, in[0]) == 0 &&
+		    send_fd(s, out[1]) == 0 && send_fd(s, errp[1]) == 0)
+			rc = 0;
+	}
+	close_fd(&in[0]); /* the master has its own copies now */
+	close_fd(&out[1]);
+	close_fd(&errp[1]);
+	if (rc < 0) {
+		close_fd(&s);
+		close_fd(&in[1]);
+		close_fd(&out[0]);
+		close_fd(&errp[0]);
+	} else {
+		r->mux_fd = s;
+		r->mux = MUX_HELLO_WAIT;
+		r->fd_in = in[1];
+		r->fd_out = out[0];
+		r->fd_err = errp[0];
+		if (r->fd_in >= 0)
+			fcntl(r->fd_in, F_SETFL, O_NONBLOCK);
+		fcntl(r->fd_out, F_SETFL, O_NONBLOCK);
+		fcntl(r->fd_err, F_SETFL, O_NONBLOCK);
+		r->job->via_master = true;
+	}
+	sb_release(&m);
+	free(path);
+	return rc;
+}
+
+/* One message from the master (type first): the state moves on. Before the session
+ * opened anything but hello and "opened" (MUX_S_FAILURE, MUX_S_PERMISSION_DENIED,
+ * another version) is a refusal; after, the exit status is kept and anything else
+ * ignored (MUX_S_TTY_ALLOC_FAIL: we asked for no tty). */
+static void mux_message(struct run *r, const char *p, size_t n)
+{
+	uint32_t type = n >= 4 ? get_u32(p) : 0;
+	switch (r->mux) {
+	case MUX_HELLO_WAIT:
+		r->mux = type == MUX_HELLO && n >= 8 && get_u32(p + 4) == MUX_VERSION ?
+				 MUX_OPEN_WAIT : MUX_REFUSED;
+		break;
+	case MUX_OPEN_WAIT:
+		r->mux = type == MUX_OPENED && n >= 12 && get_u32(p + 4) == 1 ? MUX_RUNNING :
+										 MUX_REFUSED;
+		break;
+	case MUX_RUNNING:
+		if (type == MUX_EXIT && n >= 12 && !r->mux_exit_seen) {
+			r->mux_exit_seen = true;
+			r->mux_exit = get_u32(p + 8);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* The master closed our socket: the session is over (or, before it opened, refused). */
+static void mux_closed(struct run *r)
+{
+	close_fd(&r->mux_fd);
+	if (r->mux != MUX_RUNNING) {
+		r->mux = MUX_REFUSED;
+		return;
+	}
+	r->exited = true;
+	r->exited_at = now_ms();
+}
+
+/* Read what the master sent; take whole messages apart, then see to a hang-up (the
+ * exit status and the close often come in one read). */
+static void mux_read(struct run *r)
+{
+	char buf[4096];
+	bool eof = false;
+	for (int i = 0; i < 16; i++) { /* a master sends a few dozen bytes: bounded all the same */
+		ssize_t n = read(r->mux_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			eof = true;
+			break;
+		}
+		sb_add(&r->mux_in, buf, (size_t)n);
+	}
+	size_t off = 0;
+	while (r->mux_in.len - off >= 4 && r->mux != MUX_REFUSED) {
+		uint32_t len = get_u32(r->mux_in.buf + off);
+		if (len > MUX_MESSAGE_MAX) { /* not a master we know: as if it hung up */
+			eof = true;
+			off = r->mux_in.len;
+			break;
+		}
+		if (r->mux_in.len - off - 4 < len)
+			break;
+		mux_message(r, r->mux_in.buf + off + 4, len);
+		off += 4 + len;
+	}
+	memmove(r->mux_in.buf, r->mux_in.buf + off, r->mux_in.len - off);
+	sb_setlen(&r->mux_in, r->mux_in.len - off);
+	if (eof)
+		mux_closed(r);
 }
 
 /* ---- starting a child --------------------------------------------------------- */
@@ -331,26 +629,72 @@ static int spawn(struct ctx *c, struct strvec *argv, bool with_in, struct run *r
 	return 0;
 }
 
-/* Start job j in slot r; on failure the job is done at once (status -1, error). */
-static bool run_start(struct ctx *c, struct run *r, struct ssh_job *j)
+/* Start j's ssh in slot r (fresh, or back from a refusing master); on failure the
+ * job is done at once (status -1, error) and the slot free. */
+static bool run_ssh(struct ctx *c, struct run *r, const char *cmd)
 {
+	struct ssh_job *j = r->job;
 	struct strvec argv = STRVEC_INIT;
 	struct gerr *e = NULL;
 	bool ok = false;
-	*r = (struct run){ .job = j, .pid = -1, .pidfd = -1, .fd_in = -1, .fd_out = -1,
-			   .fd_err = -1 };
-	if (job_argv(c, j, &argv, &j->error) == 0) {
-		r->start = now_ms();
-		r->deadline = r->start + c->timeout_ms;
+	if (job_argv(c, j, cmd, &argv, &j->error) == 0) {
 		ok = spawn(c, &argv, j->in != NULL, r, &e) == 0;
 		if (!ok)
 			j->error = xstrdup(e->msg);
 	}
 	gerr_free(e);
 	strvec_clear(&argv);
-	if (!ok)
+	if (!ok) {
+		sb_release(&r->mux_in);
 		r->job = NULL;
+	}
 	return ok;
+}
+
+/* Start job j in slot r: through its master when one listens, else with ssh. On
+ * failure the job is done at once (status -1, error). */
+static bool run_start(struct ctx *c, struct run *r, struct ssh_job *j)
+{
+	struct sbuf cmd = SBUF_INIT, host = SBUF_INIT;
+	int port;
+	bool ok = false;
+	*r = (struct run){ .job = j, .pid = -1, .pidfd = -1, .fd_in = -1, .fd_out = -1,
+			   .fd_err = -1, .mux_fd = -1, .mux_in = SBUF_INIT };
+	if (remote_command(j, &cmd, &j->error) == 0 &&
+	    parse_dest(j->dest, &host, &port, &j->error) == 0) {
+		r->start = now_ms();
+		r->deadline = r->start + c->timeout_ms;
+		ok = (c->o->control_dir && mux_start(c, r, cmd.buf) == 0) || run_ssh(c, r, cmd.buf);
+	} else {
+		r->job = NULL;
+	}
+	sb_release(&cmd);
+	sb_release(&host);
+	return ok;
+}
+
+/* The master refused the session (nothing ran): start ssh for the job instead. */
+static void run_refused(struct ctx *c, struct run *r)
+{
+	struct sbuf cmd = SBUF_INIT;
+	char *error = NULL;
+	close_fd(&r->mux_fd);
+	close_fd(&r->fd_in);
+	close_fd(&r->fd_out);
+	close_fd(&r->fd_err);
+	r->mux = MUX_NONE;
+	sb_reset(&r->mux_in);
+	sb_reset(&r->job->out); /* nothing ran: nothing came */
+	sb_reset(&r->job->err);
+	r->job->via_master = false;
+	remote_command(r->job, &cmd, &error); /* it worked in run_start */
+	struct ssh_job *j = r->job;
+	if (!run_ssh(c, r, cmd.buf)) {
+		c->active--;
+		job_done(c, j);
+	}
+	free(error);
+	sb_release(&cmd);
 }
 
 /* ---- pumping ----------------------------------------------------------------- */
@@ -415,6 +759,14 @@ static void run_write(struct run *r)
 	close_fd(&r->fd_in);
 }
 
+/* After the exit: no more stdin; take in what is left in the pipes. */
+static void run_after_exit(struct run *r)
+{
+	close_fd(&r->fd_in);
+	run_read(r, &r->fd_out, false, true);
+	run_read(r, &r->fd_err, true, true);
+}
+
 /* Reap r if it exited; then take in what it left in the pipes. */
 static void run_reap(struct run *r)
 {
@@ -427,14 +779,18 @@ static void run_reap(struct run *r)
 	r->wstatus = st;
 	r->exited_at = now_ms();
 	close_fd(&r->pidfd);
-	close_fd(&r->fd_in);
-	run_read(r, &r->fd_out, false, true);
-	run_read(r, &r->fd_err, true, true);
+	run_after_exit(r);
 }
 
 static void run_kill(struct run *r)
 {
-	kill(r->pid, SIGKILL);
+	if (r->mux != MUX_NONE) { /* hanging up ends the session */
+		close_fd(&r->mux_fd);
+		r->exited = true;
+		r->exited_at = now_ms();
+	} else {
+		kill(r->pid, SIGKILL);
+	}
 	r->timed_out = true;
 	close_fd(&r->fd_in);
 	close_fd(&r->fd_out);
@@ -521,9 +877,14 @@ static void run_result(struct ctx *c, struct run *r)
 		free(d);
 	} else if (r->lost) {
 		j->error = xstrdup("lost track of the ssh process (SIGCHLD ignored?)");
-	} else if (WIFSIGNALED(r->wstatus)) {
+	} else if (r->mux == MUX_NONE && WIFSIGNALED(r->wstatus)) {
 		j->error = xasprintf("ssh was killed by signal %d", WTERMSIG(r->wstatus));
-	} else if ((j->status = WEXITSTATUS(r->wstatus)) == 255) {
+	} else if (r->mux != MUX_NONE && !r->mux_exit_seen) { /* as ssh: 255 */
+		j->status = 255;
+		j->error = line ? xstrdup(line) : xstrdup("the session ended without an exit status "
+							  "(connection to the node lost?)");
+	} else if ((j->status = r->mux != MUX_NONE ? (int)(r->mux_exit > 255 ? 255 : r->mux_exit)
+						   : WEXITSTATUS(r->wstatus)) == 255) {
 		j->error = line ? xstrdup(line) : xstrdup("ssh failed with exit status 255");
 	} else if (j->status != 0) {
 		j->error = line ? xasprintf("exit status %d: %s", j->status, line)
@@ -540,7 +901,10 @@ static void run_finish(struct ctx *c, struct run *r)
 	close_fd(&r->fd_out);
 	close_fd(&r->fd_err);
 	close_fd(&r->pidfd);
+	close_fd(&r->mux_fd);
 	run_result(c, r);
+	sb_release(&r->mux_in);
+	job_done(c, r->job);
 	r->job = NULL;
 	c->active--;
 }
@@ -548,7 +912,7 @@ static void run_finish(struct ctx *c, struct run *r)
 /* What the clock says about r: kill at its deadline, finish after exit + EOF/grace. */
 static void run_tick(struct ctx *c, struct run *r, int64_t now)
 {
-	if (!r->exited && r->pidfd < 0)
+	if (!r->exited && r->pidfd < 0 && r->mux == MUX_NONE)
 		run_reap(r);
 	if (!r->exited && !r->timed_out && now >= r->deadline)
 		run_kill(r);
@@ -569,7 +933,7 @@ static int next_wait(const struct ctx *c, int64_t now)
 			t = r->exited_at + SSH_GRACE_MS;
 		else if (!r->timed_out)
 			t = r->deadline;
-		if (!r->exited && r->pidfd < 0 && now + SSH_TICK_MS < t)
+		if (!r->exited && r->pidfd < 0 && r->mux == MUX_NONE && now + SSH_TICK_MS < t)
 			t = now + SSH_TICK_MS;
 		if (t < next)
 			next = t;
@@ -585,10 +949,12 @@ static void fill_pollfds(struct ctx *c)
 		const struct run *r = &c->runs[i];
 		struct pollfd *p = &c->pfd[4 * i];
 		bool on = r->job != NULL;
-		p[0] = (struct pollfd){ on ? r->fd_in : -1, POLLOUT, 0 };
+		/* through a master, stdin waits until the session is open */
+		bool feed = on && (r->mux == MUX_NONE || r->mux == MUX_RUNNING);
+		p[0] = (struct pollfd){ feed ? r->fd_in : -1, POLLOUT, 0 };
 		p[1] = (struct pollfd){ on ? r->fd_out : -1, POLLIN, 0 };
 		p[2] = (struct pollfd){ on ? r->fd_err : -1, POLLIN, 0 };
-		p[3] = (struct pollfd){ on ? r->pidfd : -1, POLLIN, 0 };
+		p[3] = (struct pollfd){ !on ? -1 : r->mux != MUX_NONE ? r->mux_fd : r->pidfd, POLLIN, 0 };
 	}
 }
 
@@ -610,8 +976,15 @@ static int pump(struct ctx *c, struct gerr **err)
 			run_read(r, &r->fd_out, false, false);
 		if (p[2].revents && r->fd_err >= 0)
 			run_read(r, &r->fd_err, true, false);
-		if (p[3].revents && r->pidfd >= 0)
+		if (p[3].revents && r->mux != MUX_NONE && r->mux_fd >= 0) {
+			mux_read(r);
+			if (r->mux == MUX_REFUSED)
+				run_refused(c, r);
+			else if (r->exited) /* take in what the session left in the pipes */
+				run_after_exit(r);
+		} else if (p[3].revents && r->pidfd >= 0) {
 			run_reap(r);
+		}
 	}
 	int64_t now = now_ms();
 	for (size_t i = 0; i < c->nslots; i++)
@@ -636,6 +1009,7 @@ static void job_reset(struct ssh_job *j)
 	j->error = NULL;
 	j->status = -1;
 	j->elapsed_ms = 0;
+	j->via_master = false;
 }
 
 /* How many ssh children fit: the option, capped by jobs and by open-file limits
@@ -652,10 +1026,11 @@ static size_t slots_for(const struct ssh_opts *o, size_t n)
 	return want > n ? n : want < 1 ? 1 : want;
 }
 
-static int ctx_init(struct ctx *c, const struct ssh_opts *o, size_t n, struct gerr **err)
+static int ctx_init(struct ctx *c, const struct ssh_opts *o, struct ssh_job *jobs, size_t n,
+		    struct gerr **err)
 {
 	const char *prog = o->ssh ? o->ssh : "ssh";
-	*c = (struct ctx){ .o = o, .base = STRVEC_INIT };
+	*c = (struct ctx){ .o = o, .base = STRVEC_INIT, .jobs = jobs };
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : SSH_TIMEOUT_MS;
 	c->ssh = which(prog);
 	if (!c->ssh)
@@ -666,6 +1041,7 @@ static int ctx_init(struct ctx *c, const struct ssh_opts *o, size_t n, struct ge
 	c->nslots = slots_for(o, n);
 	c->runs = xcalloc(c->nslots, sizeof(*c->runs));
 	c->pfd = xcalloc(c->nslots, 4 * sizeof(*c->pfd));
+	c->done = xcalloc(n, sizeof(*c->done));
 	return 0;
 }
 
@@ -675,6 +1051,7 @@ static void ctx_release(struct ctx *c)
 	strvec_clear(&c->base);
 	free(c->runs);
 	free(c->pfd);
+	free(c->done);
 }
 
 /* Start queued jobs while slots are free; returns the index of the next queued job. */
@@ -683,21 +1060,25 @@ static size_t fill_slots(struct ctx *c, struct ssh_job *jobs, size_t next, size_
 	for (size_t i = 0; i < c->nslots && next < n; i++) {
 		if (c->runs[i].job)
 			continue;
-		if (run_start(c, &c->runs[i], &jobs[next++]))
+		if (run_start(c, &c->runs[i], &jobs[next]))
 			c->active++;
+		else
+			job_done(c, &jobs[next]);
+		next++;
 	}
 	return next;
 }
 
-/* After poll itself failed: kill and reap what runs, mark what waits. */
-static void abandon(struct ctx *c, struct ssh_job *jobs, size_t next, size_t n)
+/* Stop what runs (kill and reap an ssh, hang up on a master) and mark what waits:
+ * after poll failed, or when the caller stops waiting. */
+static void abandon(struct ctx *c, struct ssh_job *jobs, size_t next, size_t n, const char *why)
 {
 	for (size_t i = 0; i < c->nslots; i++) {
 		struct run *r = &c->runs[i];
 		struct ssh_job *j = r->job;
 		if (!j)
 			continue;
-		if (!r->exited) {
+		if (!r->exited && r->mux == MUX_NONE) {
 			kill(r->pid, SIGKILL);
 			while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
 				;
@@ -707,38 +1088,88 @@ static void abandon(struct ctx *c, struct ssh_job *jobs, size_t next, size_t n)
 		run_finish(c, r);
 		j->status = -1;
 		free(j->error);
-		j->error = xstrdup("stopped: waiting for ssh failed");
+		j->error = xasprintf("stopped: %s", why);
 	}
-	for (; next < n; next++)
-		jobs[next].error = xstrdup("not run: waiting for ssh failed");
+	for (; next < n; next++) {
+		jobs[next].error = xasprintf("not run: %s", why);
+		job_done(c, &jobs[next]);
+	}
+}
+
+struct ssh_batch {
+	struct ssh_opts o;    /* a copy (the strings are the caller's) */
+	struct ctx c;
+	struct ssh_job *jobs;
+	size_t n, next;       /* jobs; the next to start */
+	size_t taken;         /* finished jobs handed out */
+};
+
+int ssh_batch_start(const struct ssh_opts *o, struct ssh_job *jobs, size_t n,
+		    struct ssh_batch **ret, struct gerr **err)
+{
+	struct ssh_batch *b = xcalloc(1, sizeof(*b));
+	b->o = o ? *o : (struct ssh_opts){ 0 };
+	b->jobs = jobs;
+	b->n = n;
+	for (size_t i = 0; i < n; i++)
+		job_reset(&jobs[i]);
+	if (n && ctx_init(&b->c, &b->o, jobs, n, err) < 0) {
+		ctx_release(&b->c);
+		free(b);
+		return -1;
+	}
+	if (n)
+		b->next = fill_slots(&b->c, jobs, 0, n);
+	*ret = b;
+	return 0;
+}
+
+int ssh_batch_next(struct ssh_batch *b, size_t *ret_index, struct gerr **err)
+{
+	struct ctx *c = &b->c;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+	int rc = 0;
+	if (b->taken == b->n)
+		return 0;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, &old); /* a closed stdin pipe is EPIPE, not death */
+	while (rc == 0 && c->ndone == b->taken && (c->active || b->next < b->n)) {
+		b->next = fill_slots(c, b->jobs, b->next, b->n);
+		if (c->ndone == b->taken && c->active)
+			rc = pump(c, err);
+	}
+	if (rc < 0)
+		abandon(c, b->jobs, b->next, b->n, "waiting for ssh failed");
+	sigaction(SIGPIPE, &old, NULL);
+	if (rc < 0) {
+		b->next = b->n;
+		return -1;
+	}
+	*ret_index = c->done[b->taken++];
+	return 1;
+}
+
+void ssh_batch_free(struct ssh_batch *b)
+{
+	if (!b)
+		return;
+	if (b->n) {
+		abandon(&b->c, b->jobs, b->next, b->n, "no longer needed");
+		ctx_release(&b->c);
+	}
+	free(b);
 }
 
 int ssh_run_all(const struct ssh_opts *o, struct ssh_job *jobs, size_t n, struct gerr **err)
 {
-	static const struct ssh_opts defaults = { 0 };
-	struct ctx c;
-	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
-	int rc = 0;
-	for (size_t i = 0; i < n; i++)
-		job_reset(&jobs[i]);
-	if (n == 0)
-		return 0;
-	if (ctx_init(&c, o ? o : &defaults, n, err) < 0) {
-		ctx_release(&c);
+	struct ssh_batch *b;
+	size_t k;
+	int rc;
+	if (ssh_batch_start(o, jobs, n, &b, err) < 0)
 		return -1;
-	}
-	sigemptyset(&ign.sa_mask);
-	sigaction(SIGPIPE, &ign, &old); /* a closed stdin pipe is EPIPE, not death */
-	size_t next = 0;
-	while (rc == 0 && (next < n || c.active)) {
-		next = fill_slots(&c, jobs, next, n);
-		if (c.active)
-			rc = pump(&c, err);
-	}
-	if (rc < 0)
-		abandon(&c, jobs, next, n);
-	sigaction(SIGPIPE, &old, NULL);
-	ctx_release(&c);
+	while ((rc = ssh_batch_next(b, &k, err)) > 0)
+		;
+	ssh_batch_free(b);
 	return rc;
 }
 

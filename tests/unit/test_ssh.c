@@ -1,4 +1,5 @@
-/* test_ssh.c: ssh_run_all (runtime/ssh.c) against real sshds of a 3-node testbed. */
+/* test_ssh.c: ssh_run_all (runtime/ssh.c) against real sshds of a 3-node testbed:
+ * jobs run by ssh (cold) and through a running ControlMaster's socket (warm). */
 /*
  * The group setup starts `tests/testbed/up 3` (needs root; every test that needs it
  * is skipped otherwise) in a short /tmp/gssh.XXXXXX directory, whose c<N>/
@@ -18,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,8 +127,9 @@ static int group_setup(void **state)
 	return read_env();
 }
 
-/* Every pid whose command line starts with "ssh: ROOT/" (our masters' titles). */
-static int masters(const char *prefix, bool kill_them)
+/* Every pid whose command line starts with "ssh: ROOT/" (our masters' titles);
+ * sig: send it to them (0: only count). */
+static int masters_signal(const char *prefix, int sig)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -137,8 +142,8 @@ static int masters(const char *prefix, bool kill_them)
 		if (parse_i64(de->d_name, 1, INT32_MAX, &pid) == 0 &&
 		    sb_read_file(&cmd, path, 1 << 16, NULL) == 0 && str_has_prefix(cmd.buf, want)) {
 			count++;
-			if (kill_them)
-				kill((pid_t)pid, SIGTERM);
+			if (sig)
+				kill((pid_t)pid, sig);
 		}
 		free(path);
 		sb_release(&cmd);
@@ -147,6 +152,11 @@ static int masters(const char *prefix, bool kill_them)
 		closedir(d);
 	free(want);
 	return count;
+}
+
+static int masters(const char *prefix, bool kill_them)
+{
+	return masters_signal(prefix, kill_them ? SIGTERM : 0);
 }
 
 /* `ssh -O exit` on every socket of every control directory we used. */
@@ -579,8 +589,10 @@ static void test_warm_control_master(void **state)
 	fill(jobs, NNODES, t);
 	int64_t cold_wall = run(&o, jobs, NNODES);
 	double cold = avg_ms(jobs, NNODES);
-	for (int i = 0; i < NNODES; i++)
+	for (int i = 0; i < NNODES; i++) {
 		assert_ok(&jobs[i], "");
+		assert_false(jobs[i].via_master);
+	}
 	assert_int_equal(lstat(cdir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	assert_int_equal(sockets_in(cdir), NNODES);
@@ -596,12 +608,283 @@ static void test_warm_control_master(void **state)
 	assert_true(cold_wall - last_exit < 300);
 	int64_t warm_wall = run(&o, jobs, NNODES);
 	double warm = avg_ms(jobs, NNODES);
-	for (int i = 0; i < NNODES; i++)
+	for (int i = 0; i < NNODES; i++) {
 		assert_ok(&jobs[i], "");
+		assert_true(jobs[i].via_master);
+	}
 	assert_int_equal(masters(cdir, false), NNODES); /* reused, not new ones */
 	printf("# ControlMaster: cold %.1f ms/job (wall %lld), warm %.1f ms/job (wall %lld)\n",
 	       cold, (long long)cold_wall, warm, (long long)warm_wall);
 	assert_true(warm * 2 < cold);
+	release(jobs, NNODES);
+	free(cdir);
+}
+
+/* The path of the one socket in dir (a control directory used for one node). */
+static char *only_socket(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	char *found = NULL;
+	while (d && (de = readdir(d))) {
+		char *p = xasprintf("%s/%s", dir, de->d_name);
+		if (lstat(p, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			assert_null(found);
+			found = p;
+		} else {
+			free(p);
+		}
+	}
+	if (d)
+		closedir(d);
+	assert_non_null(found);
+	return found;
+}
+
+/* SIGKILL the masters of cdir (their sockets stay behind) and wait until they are gone. */
+static void kill_masters(const char *cdir)
+{
+	masters_signal(cdir, SIGKILL);
+	for (int i = 0; i < 100 && masters(cdir, false) > 0; i++)
+		usleep(20000);
+	assert_int_equal(masters(cdir, false), 0);
+}
+
+/* Warm: every job goes to its master's socket (no ssh started, no new master) and
+ * behaves as through ssh: quoting, stdin (1 MiB round trip, 4 MiB never read, empty),
+ * exit statuses with the stderr line. */
+static void test_through_master(void **state)
+{
+	NEED_TESTBED();
+	static const char *const t[] = { "true", NULL }, *const cat[] = { "cat", NULL },
+				 *const wc[] = { "wc", "-c", NULL }, *const f[] = { "false", NULL },
+				 *const ls[] = { "ls", "/nonexistent-gitops-test", NULL },
+				 *const odd[] = { "printf", "%s|", "a'b", "", "x  y", "~", "A=b",
+						  "$(id)", "`id`", "a\nb", ";", NULL };
+	size_t len = 1u << 20, big = 4u << 20;
+	char *data = xmalloc(len), *zeros = xcalloc(1, big);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)((i * 131 + i / 4096) & 0xff);
+	char *cdir = new_cdir();
+	struct ssh_opts o = opts(cdir, 0, 20000);
+	struct ssh_job jobs[6];
+	fill(jobs, NNODES, t);
+	run(&o, jobs, NNODES); /* start the masters */
+	for (int i = 0; i < NNODES; i++)
+		assert_ok(&jobs[i], "");
+	release(jobs, NNODES);
+	fill(jobs, 6, odd);
+	jobs[1].remote = cat;
+	jobs[1].in = data;
+	jobs[1].in_len = len;
+	jobs[2].remote = t;
+	jobs[2].in = zeros;
+	jobs[2].in_len = big;
+	jobs[3].remote = wc;
+	jobs[3].in = "";
+	jobs[4].remote = f;
+	jobs[5].remote = ls;
+	int64_t wall = run(&o, jobs, 6);
+	for (int i = 0; i < 6; i++)
+		assert_true(jobs[i].via_master);
+	assert_ok(&jobs[0], "a'b||x  y|~|A=b|$(id)|`id`|a\nb|;|");
+	assert_ok(&jobs[1], NULL);
+	assert_int_equal(jobs[1].out.len, len);
+	assert_memory_equal(jobs[1].out.buf, data, len);
+	assert_ok(&jobs[2], "");
+	assert_ok(&jobs[3], "0\n");
+	assert_int_equal(jobs[4].status, 1);
+	assert_string_equal(jobs[4].error, "exit status 1");
+	assert_int_equal(jobs[5].status, 2);
+	assert_non_null(strstr(jobs[5].error, "exit status 2: ls: cannot access"));
+	assert_int_equal(masters(cdir, false), NNODES);
+	printf("# 6 jobs through the masters (1 MiB in and out): %lld ms\n", (long long)wall);
+	release(jobs, 6);
+	free(data);
+	free(zeros);
+	free(cdir);
+}
+
+/* A job through a master hangs up at its timeout; the others and the master go on. */
+static void test_timeout_through_master(void **state)
+{
+	NEED_TESTBED();
+	static const char *const slp[] = { "sleep", "10", NULL }, *const echo[] = { "echo", "ok", NULL };
+	char *cdir = new_cdir();
+	struct ssh_opts o = opts(cdir, 0, 10000);
+	struct ssh_job jobs[NNODES];
+	fill(jobs, NNODES, echo);
+	run(&o, jobs, NNODES); /* start the masters */
+	o.timeout_ms = 1000;
+	jobs[0].remote = slp;
+	int64_t wall = run(&o, jobs, NNODES);
+	assert_true(jobs[0].via_master);
+	assert_int_equal(jobs[0].status, -1);
+	assert_string_equal(jobs[0].error, "timed out after 1s");
+	assert_true(jobs[0].elapsed_ms >= 1000 && jobs[0].elapsed_ms < 2000);
+	for (int i = 1; i < NNODES; i++) {
+		assert_ok(&jobs[i], "ok\n");
+		assert_true(jobs[i].via_master);
+	}
+	assert_true(wall < 2500);
+	jobs[0].remote = echo;
+	run(&o, jobs, NNODES);
+	for (int i = 0; i < NNODES; i++) {
+		assert_ok(&jobs[i], "ok\n");
+		assert_true(jobs[i].via_master);
+	}
+	assert_int_equal(masters(cdir, false), NNODES);
+	release(jobs, NNODES);
+	free(cdir);
+}
+
+/* A master that died left its socket: connecting is refused, the job starts ssh, which
+ * replaces the socket with its own master; the next job goes through that. */
+static void test_stale_socket(void **state)
+{
+	NEED_TESTBED();
+	static const char *const echo[] = { "echo", "ok", NULL };
+	char *cdir = new_cdir();
+	struct ssh_opts o = opts(cdir, 0, 10000);
+	struct ssh_job j[1];
+	struct stat st;
+	fill(j, 1, echo);
+	run(&o, j, 1);
+	assert_ok(&j[0], "ok\n");
+	char *sock = only_socket(cdir);
+	kill_masters(cdir);
+	assert_int_equal(lstat(sock, &st), 0);
+	run(&o, j, 1);
+	assert_ok(&j[0], "ok\n");
+	assert_false(j[0].via_master);
+	assert_int_equal(j[0].err.len, 0);
+	run(&o, j, 1);
+	assert_ok(&j[0], "ok\n");
+	assert_true(j[0].via_master);
+	release(j, 1);
+	free(sock);
+	free(cdir);
+}
+
+static void put_u32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+/* A stand-in master on the socket lfd: to the first client it says hello and refuses
+ * the session (MUX_S_FAILURE), then waits for it to hang up; the second (ssh's own
+ * try) it hangs up on at once. Exits 0 after both. */
+static void refusing_master(int lfd)
+{
+	char msg[12 + 18];
+	put_u32(msg, 8);
+	put_u32(msg + 4, 0x00000001); /* MUX_MSG_HELLO */
+	put_u32(msg + 8, 4);
+	put_u32(msg + 12, 14);
+	put_u32(msg + 16, 0x80000003); /* MUX_S_FAILURE */
+	put_u32(msg + 20, 1);          /* request id */
+	put_u32(msg + 24, 2);
+	memcpy(msg + 28, "no", 2);
+	alarm(20);
+	for (int k = 0; k < 2; k++) {
+		char buf[4096];
+		int c = accept(lfd, NULL, NULL);
+		if (c < 0)
+			_exit(1);
+		if (k == 0 && write(c, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+			_exit(2);
+		while (k == 0 && read(c, buf, sizeof(buf)) > 0)
+			;
+		close(c);
+	}
+	_exit(0);
+}
+
+/* A master that refuses the session (as one does past sshd's MaxSessions): nothing
+ * ran, so the job starts ssh instead and succeeds. */
+static void test_master_refuses(void **state)
+{
+	NEED_TESTBED();
+	static const char *const echo[] = { "echo", "ok", NULL };
+	char *cdir = new_cdir();
+	struct ssh_opts o = opts(cdir, 0, 10000);
+	struct ssh_job j[1];
+	fill(j, 1, echo);
+	run(&o, j, 1);
+	char *sock = only_socket(cdir);
+	kill_masters(cdir);
+	assert_int_equal(unlink(sock), 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		refusing_master(lfd);
+	close(lfd);
+	run(&o, j, 1);
+	int st = -1;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_ok(&j[0], "ok\n");
+	assert_false(j[0].via_master);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	unlink(sock);
+	release(j, 1);
+	free(sock);
+	free(cdir);
+}
+
+/* ssh_batch_*: jobs are handed out as they finish; freeing a batch stops what still
+ * runs, through a master (hang up) and as an ssh process (killed). */
+static void test_batch(void **state)
+{
+	NEED_TESTBED();
+	static const char *const slow[] = { "sleep", "0.6", NULL }, *const mid[] = { "sleep", "0.2", NULL },
+				 *const t[] = { "true", NULL }, *const long_[] = { "sleep", "10", NULL };
+	char *cdir = new_cdir();
+	struct ssh_opts o = opts(cdir, 0, 10000), plain = opts(NULL, 0, 10000);
+	struct ssh_job jobs[NNODES];
+	struct ssh_batch *b = NULL;
+	struct gerr *e = NULL;
+	size_t k, order[NNODES];
+	fill(jobs, NNODES, t);
+	run(&o, jobs, NNODES); /* start the masters */
+	jobs[0].remote = slow;
+	jobs[1].remote = mid;
+	assert_int_equal(ssh_batch_start(&o, jobs, NNODES, &b, &e), 0);
+	for (int i = 0; i < NNODES; i++) {
+		assert_int_equal(ssh_batch_next(b, &order[i], &e), 1);
+		assert_ok(&jobs[order[i]], "");
+	}
+	assert_int_equal(ssh_batch_next(b, &k, &e), 0);
+	ssh_batch_free(b);
+	assert_int_equal(order[0], 2);
+	assert_int_equal(order[1], 1);
+	assert_int_equal(order[2], 0);
+	const struct ssh_opts *both[2] = { &o, &plain };
+	for (int i = 0; i < 2; i++) {
+		jobs[0].remote = long_;
+		int64_t t0 = now_ms();
+		assert_int_equal(ssh_batch_start(both[i], jobs, 1, &b, &e), 0);
+		usleep(200000);
+		ssh_batch_free(b);
+		assert_int_equal(jobs[0].status, -1);
+		assert_string_equal(jobs[0].error, "stopped: no longer needed");
+		assert_true(now_ms() - t0 < 2000);
+		assert_true(jobs[0].via_master == (i == 0));
+	}
+	assert_int_equal(ssh_batch_start(&o, jobs, 0, &b, &e), 0);
+	assert_int_equal(ssh_batch_next(b, &k, &e), 0);
+	ssh_batch_free(b);
+	ssh_batch_free(NULL);
+	assert_null(e);
 	release(jobs, NNODES);
 	free(cdir);
 }
@@ -741,6 +1024,11 @@ int main(void)
 		cmocka_unit_test(test_host_key_mismatch),
 		cmocka_unit_test(test_host_key_unknown_strict_vs_accept_new),
 		cmocka_unit_test(test_warm_control_master),
+		cmocka_unit_test(test_through_master),
+		cmocka_unit_test(test_timeout_through_master),
+		cmocka_unit_test(test_stale_socket),
+		cmocka_unit_test(test_master_refuses),
+		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_twenty_jobs_sequential_vs_parallel),
 		cmocka_unit_test(test_destination_forms),
 		cmocka_unit_test(test_output_cap),
