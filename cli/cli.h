@@ -148,10 +148,11 @@ int live_open(struct cli_args *a, struct api_set *set, struct live *l);
 void live_close(struct live *l);
 /* The pod NAME of namespace ns, or NULL. */
 const json_t *live_pod(const struct live *l, const char *ns, const char *name);
-/* The pod named on the command line (NAME or pod/NAME) in ns: its name and node;
- * else an exit code after saying it is not there (cli/logs.c). */
-int live_pod_node(const struct live *l, const char *ns, const char *arg, const char **ret_name,
-		  const char **ret_node);
+/* `gitops node SUB NS/NAME [-c C] ARGS...` over ssh on the node of the pod named by
+ * a->argv[0] (NAME or pod/NAME, in -n's namespace), with the user's stdio; its exit
+ * code, or 1 after saying the pod is not there (cli/logs.c; gitops logs and exec). */
+int live_pod_command(struct cli_args *a, const char *sub, const struct strvec *args, bool tty,
+		     bool with_stdin);
 /* A node's entry of res.nodes and its status (NULL when unknown/unreachable). */
 const json_t *live_node(const struct live *l, const char *node, const json_t **ret_status);
 /* The SSH destination of a node (annotation gitops.io/ssh, else its name), and its

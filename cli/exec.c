@@ -112,29 +112,12 @@ int cmd_exec(struct cli_args *a)
 		fprintf(stderr, "Unable to use a TTY - input is not a terminal or the right kind of file\n");
 		tty = false;
 	}
-	const char *ns = cli_str(a, "namespace") ? cli_str(a, "namespace") : "default", *node = NULL, *name = NULL;
-	struct api_set set;
-	struct live l;
-	memset(&l, 0, sizeof(l));
-	int r = live_load(a, &set);
-	if (r == 0)
-		r = live_open(a, &set, &l);
-	if (r == 0)
-		r = live_pod_node(&l, ns, a->argv[0], &name, &node);
-	if (r == 0) {
-		struct strvec remote = STRVEC_INIT;
-		strvec_pushv(&remote, (const char *const[]){ "gitops", "node", "exec", NULL });
-		strvec_pushf(&remote, "%s/%s", ns, name);
-		if (cli_str(a, "container"))
-			strvec_pushv(&remote, (const char *const[]){ "-c", cli_str(a, "container"), NULL });
-		if (tty)
-			strvec_push(&remote, "-t");
-		strvec_push(&remote, "--");
-		strvec_pushv(&remote, (const char *const *)a->rest);
-		r = live_ssh(&l, node, strvec_argv(&remote), tty, tty || cli_flag(a, "stdin"));
-		strvec_clear(&remote);
-	}
-	live_close(&l);
-	api_set_release(&set);
+	struct strvec args = STRVEC_INIT;
+	if (tty)
+		strvec_push(&args, "-t");
+	strvec_push(&args, "--");
+	strvec_pushv(&args, (const char *const *)a->rest);
+	int r = live_pod_command(a, "exec", &args, tty, tty || cli_flag(a, "stdin"));
+	strvec_clear(&args);
 	return r;
 }
