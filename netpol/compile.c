@@ -473,6 +473,67 @@ static void vmap(struct sbuf *o, const char *name, const char *comment,
 	sb_adds(o, "\t}\n\n");
 }
 
+static int cmp_lbelem(const void *a, const void *b)
+{
+	const struct np_lbelem *x = a, *y = b;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	if (x->ip != y->ip)
+		return x->ip < y->ip ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* endpoints-PROTO: ClusterIP . port . slot : endpoint . port (netpol.h). The first
+ * Service (by namespace/name) claiming a ClusterIP and port wins, as in service-ips. */
+static void lb_maps(struct np_ctx *c, struct sbuf *o)
+{
+	static const uint8_t protos[] = { NP_TCP, NP_UDP, NP_SCTP };
+	struct np_lbelem *v = c->lb_elems.v;
+	size_t n = c->lb_elems.n;
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_lbelem);
+	for (size_t k = 0; k < ARRAY_SIZE(protos); k++) {
+		const char *p = np_proto_name(protos[k]);
+		size_t i0 = 0;
+		while (i0 < n && v[i0].proto != protos[k])
+			i0++;
+		if (i0 == n)
+			continue;  /* no such map: a protocol's first one is added by a delta */
+		sb_addf(o, "\t# the endpoints of ClusterIP %s ports without affinity, slot by slot\n"
+			   "\tmap endpoints-%s {\n\t\ttypeof ip daddr . %s dport . numgen random mod 2 :"
+			   " ip daddr . %s dport\n", p, p, p, p);
+		size_t w = 0, first = 0;  /* first: the element that claimed this key */
+		for (size_t i = i0; i < n && v[i].proto == protos[k]; i++) {
+			if (!w || v[first].ip != v[i].ip || v[first].port != v[i].port)
+				first = i;
+			else if (v[first].seq != v[i].seq)
+				continue;
+			sb_adds(o, w++ ? ",\n\t\t\t" : "\t\telements = {\n\t\t\t");
+			np_fmt_ip(o, v[i].ip);
+			sb_addf(o, " . %u . %u : ", v[i].port, v[i].slot);
+			np_fmt_ip(o, v[i].eip);
+			sb_addf(o, " . %u", v[i].eport);
+		}
+		sb_adds(o, "\n\t\t}\n\t}\n\n");
+	}
+}
+
+/* lb-PROTO-N for every N in use: the one rule that picks slot 0..N-1. */
+static void lb_chains(struct np_ctx *c, struct sbuf *o)
+{
+	np_sort_u32(c->lb_used.v, &c->lb_used.n);
+	for (size_t i = 0; i < c->lb_used.n; i++) {
+		const char *p = np_proto_name((uint8_t)(c->lb_used.v[i] >> 24));
+		uint32_t n = c->lb_used.v[i] & 0xffffffu;
+		sb_addf(o, "\tchain lb-%s-%u {\n\t\tdnat ip to ip daddr . %s dport . numgen random mod %u"
+			   " map @endpoints-%s\n\t}\n\n", p, n, p, n, p);
+	}
+}
+
 static void maps(struct np_ctx *c, struct sbuf *o)
 {
 	u32_set(o, "node-ips", "this node's addresses: NodePorts, and always allowed to local pods",
@@ -495,6 +556,7 @@ static void maps(struct np_ctx *c, struct sbuf *o)
 	     c->pod_ingress.v, c->pod_ingress.n, VK_IP);
 	vmap(o, "pod-egress", "local pods isolated for egress",
 	     c->pod_egress.v, c->pod_egress.n, VK_IP);
+	lb_maps(c, o);
 }
 
 static void base_chain(struct sbuf *o, const char *name, const char *type, const char *hook,
@@ -555,6 +617,7 @@ static void emit(struct np_ctx *c, struct sbuf *o)
 	sb_add(o, c->sets.buf, c->sets.len);
 	base_chains(o);
 	helper_chains(c, o);
+	lb_chains(c, o);
 	sb_add(o, c->chains.buf, c->chains.len);
 	sb_add(o, c->pchains.buf, c->pchains.len);
 	if (o->len >= 2 && o->buf[o->len - 1] == '\n' && o->buf[o->len - 2] == '\n')

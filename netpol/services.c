@@ -274,6 +274,23 @@ static void lb_chain(struct np_ctx *c, const char *name, const struct sport *p,
 	sb_adds(o, "\t}\n\n");
 }
 
+/* The ClusterIP path without affinity: eps[0..n) as slots of endpoints-PROTO, the
+ * verdict the shared chain lb-PROTO-n (netpol.h). */
+static const char *lb_shared(struct np_ctx *c, const struct svc *v, const struct sport *p,
+			     const struct ep *eps, size_t n)
+{
+	size_t seq = c->seq++;
+	for (size_t i = 0; i < n; i++) {
+		struct np_lbelem *e = NP_PUSH(&c->arena, c->lb_elems);
+		*e = (struct np_lbelem){ v->cluster_ip, eps[i].ip, (uint32_t)i, p->port, eps[i].port,
+					 p->proto, seq };
+		if (eps[i].local)
+			*(uint32_t *)NP_PUSH(&c->arena, c->hairpin) = eps[i].ip;
+	}
+	*(uint32_t *)NP_PUSH(&c->arena, c->lb_used) = (uint32_t)p->proto << 24 | (uint32_t)n;
+	return np_afmt(c, "goto lb-%s-%zu", np_proto_name(p->proto), n);
+}
+
 static void ext_chain(struct np_ctx *c, const struct svc *v, const char *name,
 		      const char *svc_chain, const char *local_chain)
 {
@@ -326,6 +343,7 @@ static void comment(struct np_ctx *c, const struct svc *v, const struct sport *p
 
 struct plan {
 	const char *svc, *local, *ext;  /* chain names, NULL when not used */
+	const char *shared;             /* the ClusterIP's verdict without affinity */
 	bool internal_ok, external_ok, has_eps;
 };
 
@@ -335,7 +353,7 @@ static void elements(struct np_ctx *c, const struct svc *v, const struct sport *
 	const char *reject = pl->has_eps ? "drop" : "goto reject-chain";
 	if (pl->internal_ok)
 		VELEM(c, c->svc_ips, v->cluster_ip, p->proto, p->port,
-		      np_afmt(c, "goto %s", v->itp_local ? pl->local : pl->svc));
+		      pl->shared ? pl->shared : np_afmt(c, "goto %s", v->itp_local ? pl->local : pl->svc));
 	else
 		VELEM(c, c->noep_ips, v->cluster_ip, p->proto, p->port, reject);
 	for (size_t i = 0; i < v->ext_ips.n; i++) {
@@ -362,7 +380,7 @@ static int one_port(struct svcs *s, const struct svc *v, const struct sport *p)
 		return -1;
 	struct ep *local = arena_alloc(&c->arena, (n ? n : 1) * sizeof(*local));
 	bool external = p->node_port || v->ext_ips.n;
-	struct plan pl = { NULL, NULL, NULL, false, false, n > 0 };
+	struct plan pl = { NULL, NULL, NULL, NULL, false, false, n > 0 };
 	if (v->affinity && n)
 		affinity_sets(c, v, p, eps, n);
 	for (size_t i = 0; i < n; i++)
@@ -370,13 +388,16 @@ static int one_port(struct svcs *s, const struct svc *v, const struct sport *p)
 			local[nl++] = eps[i];
 	pl.internal_ok = v->itp_local ? nl > 0 : n > 0;
 	pl.external_ok = v->etp_local ? nl > 0 : n > 0;
-	comment(c, v, p, n, nl);
-	if (n && (!v->itp_local || external))
+	if (!v->affinity && pl.internal_ok)
+		pl.shared = v->itp_local ? lb_shared(c, v, p, local, nl) : lb_shared(c, v, p, eps, n);
+	if (n && (external || (v->affinity && !v->itp_local)))
 		pl.svc = np_name(c, "svc", p->readable);
-	if (nl && (v->itp_local || (v->etp_local && external)))
+	if (nl && ((v->affinity && v->itp_local) || (v->etp_local && external)))
 		pl.local = np_name(c, "local", p->readable);
 	if (n && external)
 		pl.ext = np_name(c, "ext", p->readable);
+	if (pl.svc || pl.local || pl.ext)
+		comment(c, v, p, n, nl);
 	if (pl.svc)
 		lb_chain(c, pl.svc, p, eps, n);
 	if (pl.local)

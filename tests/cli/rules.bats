@@ -117,8 +117,9 @@ print("\n".join(sorted(re.findall(r"\n\t(?:chain|set|map) .*?\n\t\}", text, re.S
 }
 # loaded_listing: `node rules -o json` on stdin → the digest recorded when it was loaded
 loaded_listing() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["loaded"]["listing"])'; }
-has_endpoint() { listing | grep -q "dnat to $1:8080"; }
-no_endpoint() { ! listing | grep -q "dnat to $1:8080"; }
+# an endpoint is a slot of the ClusterIP's port in endpoints-tcp (netpol/netpol.h)
+has_endpoint() { listing | grep -Eq " \. 80 \. [0-9]+ : $1 \. 8080( ?[,}]|$)"; }
+no_endpoint() { ! has_endpoint "$1"; }
 
 # fetch FROM URL: the page, from node1's own netns (FROM=node) or the client pod
 fetch() {
@@ -140,7 +141,7 @@ fetch() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"table ip gitops {"* ]]
-	[[ "$output" == *"$CIP . tcp . 80 : goto svc-"* ]]
+	[[ "$output" == *"$CIP . tcp . 80 : goto lb-tcp-"* ]]
 	[[ "$output" == *"# table ip gitops matches what this node loaded"*"1 services, 0 policies"* ]]
 	run on node1 gitops node rules -o json
 	echo "$output" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["matches"] and r["network"] and r["table"]=="ip gitops" and r["loaded"]["services"]==1, r'
@@ -230,7 +231,8 @@ fetch() {
 	[ "$status" -eq 0 ]
 	delta_listing=$(echo "$output" | canon)
 	delta_digest=$(echo "$output" | loaded_listing)
-	[[ "$delta_listing" == *"chain svc-"* ]]
+	[[ "$delta_listing" == *"map endpoints-tcp"* ]]
+	[[ "$delta_listing" == *"chain lb-tcp-1"* ]]
 	# drift: the whole table, which lists as the delta left it, with the same digest
 	on node1 nft flush table ip gitops
 	on node1 gitops node status >/dev/null
@@ -284,7 +286,10 @@ fetch() {
 	[[ "$output" == *"table ip gitops {"* ]]
 	[[ "$output" != *"$CIP"* ]]
 	[[ "$output" != *"dnat to"* ]]
+	[[ "$output" != *"dnat ip to"* ]]
 	[[ "$output" != *"goto svc-"* ]]
+	[[ "$output" != *"goto lb-"* ]]
+	[[ "$output" != *"endpoints-tcp"* ]]
 	[[ "$output" == *"0 services, 0 policies"* ]]
 	run fetch node "http://$CIP/index.html"
 	[ -z "$output" ]

@@ -72,7 +72,8 @@ static void test_scale(void **state)
 	printf("# netpol scale: %d services x 2 endpoints: compile %.3f s, %zu bytes\n",
 	       SCALE_SERVICES, t1 - t0, strlen(text));
 	assert_true(t1 - t0 < scale_limit());
-	assert_non_null(strstr(text, "numgen random mod 2 0 meta l4proto tcp dnat to 10.100.0.0:8080\n"));
+	assert_non_null(strstr(text, "\t\t\t10.96.0.0 . 80 . 0 : 10.100.0.0 . 8080,\n"));
+	assert_non_null(strstr(text, "\t\t\t10.96.0.0 . tcp . 80 : goto lb-tcp-2,\n"));
 	if (can_apply()) {
 		scale_apply("services", text, true);
 		scale_apply("services", text, false);

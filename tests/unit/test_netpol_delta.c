@@ -445,23 +445,52 @@ static void test_contract(void **state)
 	assert_int_equal(r, 0);
 	assert_string_equal(d, "");
 	free(d);
-	/* one endpoint (on another node): its chains are rewritten, nothing else; only
-	 * this node's endpoints can hairpin, so no hairpin element */
+	/* one endpoint (on another node): the NodePort's chain is rewritten, the ClusterIP
+	 * gets one more slot and the shared chain of 3; only this node's endpoints can
+	 * hairpin, so no hairpin element */
 	d = delta(a, b, &r);
 	assert_int_equal(r, 0);
 	assert_non_null(strstr(d, "dnat to 10.244.2.12"));
 	assert_null(strstr(d, "hairpin-endpoints"));
-	assert_null(strstr(d, "add element ip "));
-	assert_null(strstr(d, "delete "));
+	assert_non_null(strstr(d, " endpoints-tcp { 10.96.0.1 . 80 . 2 : 10.244.2.12 . 8080 }\n"));
+	assert_non_null(strstr(d, "delete element ip gitops_"));
+	assert_non_null(strstr(d, " service-ips { 10.96.0.1 . tcp . 80 : goto lb-tcp-3 }\n"));
+	assert_non_null(strstr(d, "\nadd rule ip gitops_"));
+	assert_null(strstr(d, "delete chain"));
 	assert_null(strstr(d, "add table"));
 	free(d);
+	/* the same for ClusterIP Services: elements only, no rule touched but the new
+	 * shared chain's, so the kernel validates no chain of the table again */
+	json_t *ca = base(NULL), *cb = base("add-endpoint");
+	json_t *cs[] = { ca, cb };
+	for (size_t k = 0; k < ARRAY_SIZE(cs); k++) {
+		size_t i;
+		json_t *sv;
+		json_array_foreach(json_object_get(cs[k], "services"), i, sv) {
+			json_object_set_new(sv, "type", json_string("ClusterIP"));
+			json_object_del(json_array_get(json_object_get(sv, "ports"), 0), "nodePort");
+		}
+	}
+	d = delta(ca, cb, &r);
+	assert_int_equal(r, 0);
+	assert_null(strstr(d, "flush chain"));
+	assert_non_null(strstr(d, " endpoints-tcp { 10.96.0.1 . 80 . 2 : 10.244.2.12 . 8080 }\n"));
+	free(d);
+	d = delta(cb, ca, &r);  /* and back: the slot and the chain of 3 go */
+	assert_int_equal(r, 0);
+	assert_null(strstr(d, "add rule"));
+	assert_non_null(strstr(d, " endpoints-tcp { 10.96.0.1 . 80 . 2 }\n"));
+	assert_non_null(strstr(d, "delete chain ip gitops_"));
+	free(d);
+	json_decref(ca);
+	json_decref(cb);
 	/* a verdict changed: the key deleted and added again in the same transaction */
 	json_t *itp = base("itp-local");
 	d = delta(a, itp, &r);
 	assert_int_equal(r, 0);
 	assert_non_null(strstr(d, "delete element ip "));
 	assert_non_null(strstr(d, "service-ips { 10.96.0.1 . tcp . 80 }"));
-	assert_non_null(strstr(d, "service-ips { 10.96.0.1 . tcp . 80 : goto local-"));
+	assert_non_null(strstr(d, "service-ips { 10.96.0.1 . tcp . 80 : goto lb-tcp-1 }"));
 	free(d);
 	json_decref(itp);
 	/* another table name: the whole table */
@@ -497,9 +526,12 @@ static void test_contract(void **state)
 	assert_string_equal(sd.buf, fbb);
 	sb_reset(&sd);
 	assert_int_equal(netpol_script_delta(fa, fbb, &sd, &touched), 0);
-	assert_int_equal(touched.n, 1);
-	assert_true(str_has_prefix(touched.v[0], "chain svc-"));
-	assert_non_null(strstr(sd.buf, touched.v[0] + 6));
+	assert_int_equal(touched.n, 4);
+	assert_string_equal(touched.v[0], "set endpoints-tcp");
+	assert_string_equal(touched.v[1], "set service-ips");
+	assert_string_equal(touched.v[2], "chain lb-tcp-3");
+	assert_true(str_has_prefix(touched.v[3], "chain svc-"));
+	assert_non_null(strstr(sd.buf, touched.v[3] + 6));
 	strvec_clear(&touched);
 	sb_release(&sd);
 	free(fa);
