@@ -253,4 +253,36 @@ char *rfc3339_now(void);
 json_t *json_load_path(const char *path, size_t max, struct gerr **err);
 int json_save_atomic(const char *path, const json_t *v, mode_t mode, struct gerr **err);
 
+/* ---- one session through a running OpenSSH ControlMaster (ssh_mux.c) ---- */
+/* ssh.c's jobs that run through a master: the socket, the protocol state and the exit
+ * status. Deciding what a refusal or a hang-up means for the job stays in ssh.c. */
+enum mux_state {
+	MUX_NONE,       /* not through a master: an ssh process */
+	MUX_HELLO_WAIT, /* sent hello, request and fds; the master's hello comes first */
+	MUX_OPEN_WAIT,  /* waiting for "session opened" (or a refusal: back to ssh) */
+	MUX_RUNNING,    /* opened: the exit status, then EOF */
+	MUX_REFUSED,    /* the master refused; start ssh instead */
+};
+struct mux_session {
+	int fd;               /* the master's socket; -1 once closed */
+	enum mux_state state;
+	struct sbuf in;       /* bytes from the master not yet taken apart */
+	bool exit_seen;
+	uint32_t exit_status; /* as the master sent it (not capped at 255) */
+};
+#define MUX_SESSION_INIT { .fd = -1, .state = MUX_NONE, .in = SBUF_INIT }
+/* Connect to the master listening on socket path and ask it for a session running
+ * cmd with fresh pipes (stdin from a pipe when with_in, else /dev/null). m is
+ * MUX_SESSION_INIT. On success 0, m in MUX_HELLO_WAIT, and our ends of the pipes,
+ * non-blocking, in *ret_in (-1 without with_in), *ret_out and *ret_err. -1 when no
+ * master takes it: nothing reached the node, nothing left open, m untouched. */
+int mux_session_start(struct mux_session *m, const char *path, const char *cmd, bool with_in,
+		      int *ret_in, int *ret_out, int *ret_err);
+/* Read what the master sent (when m->fd polls readable) and move the state on.
+ * Returns 1 when the session is over (the master closed the socket after the session
+ * opened; m->fd is then closed), else 0; a refusal shows as state MUX_REFUSED. */
+int mux_session_read(struct mux_session *m);
+/* Close the socket and free the buffer, keeping state and exit status; idempotent. */
+void mux_session_close(struct mux_session *m);
+
 #endif

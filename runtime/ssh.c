@@ -4,14 +4,11 @@
  * ways:
  *
  * - Through the node's running ControlMaster directly: we connect to its socket and
- *   speak OpenSSH's multiplexing protocol (PROTOCOL.mux, version 4, unchanged since
- *   OpenSSH 5.6) as `ssh` itself does when it finds a master — hello, a session request
- *   with the command, then our pipes for the command's stdin, stdout and stderr passed
- *   as file descriptors — and read the exit status from the socket. This is what a warm
- *   `ssh NODE CMD` does, minus starting ssh (5-6 ms of CPU each, most of a warm run:
- *   docs/architecture.md, "Start-up cost"). The master was started by our own ssh, so
- *   host keys, BatchMode and the rest were settled when it connected. We send no
- *   environment (ssh would send its SendEnv variables, LANG and LC_* on Debian).
+ *   ask it for a session with our pipes, as `ssh` itself does when it finds a master
+ *   (ssh_mux.c speaks the protocol). This is what a warm `ssh NODE CMD` does, minus
+ *   starting ssh (5-6 ms of CPU each, most of a warm run: docs/architecture.md,
+ *   "Start-up cost"). The master was started by our own ssh, so host keys, BatchMode
+ *   and the rest were settled when it connected.
  * - Otherwise (no socket yet, a stale one, a master that refuses or speaks another
  *   version) by starting `ssh`, with ControlMaster=auto and ControlPersist, which
  *   becomes the master for the next runs. The job falls back to ssh only when the
@@ -41,7 +38,7 @@
  *
  * A job killed at its timeout may leave its remote command running on the node.
  */
-#include "runtime/runtime.h"
+#include "runtime/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,7 +50,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -76,33 +72,12 @@ extern char **environ;
 #define CONTROL_NAME_LEN (1 + 40 + 17)
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-/* PROTOCOL.mux */
-#define MUX_VERSION 4
-#define MUX_HELLO 0x00000001u
-#define MUX_NEW_SESSION 0x10000002u
-#define MUX_EXIT 0x80000004u
-#define MUX_OPENED 0x80000006u
-#define MUX_MESSAGE_MAX (256u << 10) /* of one message from a master */
-
-/* Where a job that runs through a master stands. */
-enum mux_state {
-	MUX_NONE,       /* not through a master: an ssh process */
-	MUX_HELLO_WAIT, /* sent hello, request and fds; the master's hello comes first */
-	MUX_OPEN_WAIT,  /* waiting for "session opened" (or a refusal: back to ssh) */
-	MUX_RUNNING,    /* opened: the exit status, then EOF */
-	MUX_REFUSED,    /* the master refused; start ssh instead */
-};
-
 /* One running job: an ssh process, or a session of a master. */
 struct run {
 	struct ssh_job *job; /* NULL: free slot */
 	pid_t pid;
 	int pidfd, fd_in, fd_out, fd_err;
-	int mux_fd;          /* the master's socket (mux != MUX_NONE) */
-	enum mux_state mux;
-	struct sbuf mux_in;  /* bytes from the master not yet taken apart */
-	bool mux_exit_seen;
-	uint32_t mux_exit;
+	struct mux_session mux; /* state MUX_NONE: an ssh process */
 	size_t in_off;
 	int64_t start, deadline, exited_at;
 	int wstatus;
@@ -342,219 +317,6 @@ static void base_argv(struct ctx *c)
 						      "LogLevel=ERROR", NULL });
 }
 
-/* ---- through a running master (PROTOCOL.mux) ------------------------------------ */
-
-/* SSH wire format: big-endian uint32; a string is its length, then its bytes. */
-static void set_u32(char *p, uint32_t v)
-{
-	p[0] = (char)(v >> 24);
-	p[1] = (char)(v >> 16);
-	p[2] = (char)(v >> 8);
-	p[3] = (char)v;
-}
-
-static void put_u32(struct sbuf *sb, uint32_t v)
-{
-	char b[4];
-	set_u32(b, v);
-	sb_add(sb, b, 4);
-}
-
-static void put_str(struct sbuf *sb, const char *s)
-{
-	put_u32(sb, (uint32_t)strlen(s));
-	sb_adds(sb, s);
-}
-
-static uint32_t get_u32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
-
-/* Our hello and the session request for cmd, each after its length: no tty, X11,
- * agent or subsystem, no escape character, no terminal type, no environment. */
-static void mux_request(struct sbuf *m, const char *cmd)
-{
-	put_u32(m, 8);
-	put_u32(m, MUX_HELLO);
-	put_u32(m, MUX_VERSION);
-	size_t at = m->len;
-	put_u32(m, 0); /* the length, below */
-	put_u32(m, MUX_NEW_SESSION);
-	put_u32(m, 1); /* request id */
-	put_str(m, ""); /* reserved */
-	for (int i = 0; i < 4; i++)
-		put_u32(m, 0);
-	put_u32(m, 0xffffffffu);
-	put_str(m, "");
-	put_str(m, cmd);
-	set_u32(m->buf + at, (uint32_t)(m->len - at - 4));
-}
-
-/* Pass fd over the socket with one byte of data, as ssh's mm_send_fd does. */
-static int send_fd(int sock, int fd)
-{
-	char byte = 0;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	ssize_t n;
-	while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-		;
-	return n == 1 ? 0 : -1;
-}
-
-static int send_all(int sock, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1; /* EAGAIN too: a fresh socket takes a few hundred bytes */
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Connect to the master of r's destination and ask it for a session running cmd:
- * hello, request and the three fds go out at once (the master reads one message at a
- * time, then the fds, as from ssh). Returns -1 when no master takes it (no socket, a
- * stale one, a full backlog): nothing reached the node. */
-static int mux_start(struct ctx *c, struct run *r, const char *cmd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *path = control_path(c, r->job->dest);
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc = -1;
-	struct sbuf m = SBUF_INIT;
-	int s = strlen(path) < sizeof(sa.sun_path) ?
-		socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) : -1;
-	if (s >= 0) {
-		memcpy(sa.sun_path, path, strlen(path) + 1);
-		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			close_fd(&s);
-	}
-	if (s >= 0 && pipe2(out, O_CLOEXEC) == 0 && pipe2(errp, O_CLOEXEC) == 0 &&
-	    (r->job->in ? pipe2(in, O_CLOEXEC) == 0
-			: (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)) {
-		mux_request(&m, cmd);
-		if (send_all(s, m.buf, m.len) == 0 && send_fd(s, in[0]) == 0 &&
-		    send_fd(s, out[1]) == 0 && send_fd(s, errp[1]) == 0)
-			rc = 0;
-	}
-	close_fd(&in[0]); /* the master has its own copies now */
-	close_fd(&out[1]);
-	close_fd(&errp[1]);
-	if (rc < 0) {
-		close_fd(&s);
-		close_fd(&in[1]);
-		close_fd(&out[0]);
-		close_fd(&errp[0]);
-	} else {
-		r->mux_fd = s;
-		r->mux = MUX_HELLO_WAIT;
-		r->fd_in = in[1];
-		r->fd_out = out[0];
-		r->fd_err = errp[0];
-		if (r->fd_in >= 0)
-			fcntl(r->fd_in, F_SETFL, O_NONBLOCK);
-		fcntl(r->fd_out, F_SETFL, O_NONBLOCK);
-		fcntl(r->fd_err, F_SETFL, O_NONBLOCK);
-		r->job->via_master = true;
-	}
-	sb_release(&m);
-	free(path);
-	return rc;
-}
-
-/* One message from the master (type first): the state moves on. Before the session
- * opened anything but hello and "opened" (MUX_S_FAILURE, MUX_S_PERMISSION_DENIED,
- * another version) is a refusal; after, the exit status is kept and anything else
- * ignored (MUX_S_TTY_ALLOC_FAIL: we asked for no tty). */
-static void mux_message(struct run *r, const char *p, size_t n)
-{
-	uint32_t type = n >= 4 ? get_u32(p) : 0;
-	switch (r->mux) {
-	case MUX_HELLO_WAIT:
-		r->mux = type == MUX_HELLO && n >= 8 && get_u32(p + 4) == MUX_VERSION ?
-				 MUX_OPEN_WAIT : MUX_REFUSED;
-		break;
-	case MUX_OPEN_WAIT:
-		r->mux = type == MUX_OPENED && n >= 12 && get_u32(p + 4) == 1 ? MUX_RUNNING :
-										 MUX_REFUSED;
-		break;
-	case MUX_RUNNING:
-		if (type == MUX_EXIT && n >= 12 && !r->mux_exit_seen) {
-			r->mux_exit_seen = true;
-			r->mux_exit = get_u32(p + 8);
-		}
-		break;
-	default:
-		break;
-	}
-}
-
-/* The master closed our socket: the session is over (or, before it opened, refused). */
-static void mux_closed(struct run *r)
-{
-	close_fd(&r->mux_fd);
-	if (r->mux != MUX_RUNNING) {
-		r->mux = MUX_REFUSED;
-		return;
-	}
-	r->exited = true;
-	r->exited_at = now_ms();
-}
-
-/* Read what the master sent; take whole messages apart, then see to a hang-up (the
- * exit status and the close often come in one read). */
-static void mux_read(struct run *r)
-{
-	char buf[4096];
-	bool eof = false;
-	for (int i = 0; i < 16; i++) { /* a master sends a few dozen bytes: bounded all the same */
-		ssize_t n = read(r->mux_fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n <= 0) {
-			eof = true;
-			break;
-		}
-		sb_add(&r->mux_in, buf, (size_t)n);
-	}
-	size_t off = 0;
-	while (r->mux_in.len - off >= 4 && r->mux != MUX_REFUSED) {
-		uint32_t len = get_u32(r->mux_in.buf + off);
-		if (len > MUX_MESSAGE_MAX) { /* not a master we know: as if it hung up */
-			eof = true;
-			off = r->mux_in.len;
-			break;
-		}
-		if (r->mux_in.len - off - 4 < len)
-			break;
-		mux_message(r, r->mux_in.buf + off + 4, len);
-		off += 4 + len;
-	}
-	memmove(r->mux_in.buf, r->mux_in.buf + off, r->mux_in.len - off);
-	sb_setlen(&r->mux_in, r->mux_in.len - off);
-	if (eof)
-		mux_closed(r);
-}
-
 /* ---- starting a child --------------------------------------------------------- */
 
 /* A pollable fd for pid's exit, or -1 (kernels before 5.3: we tick instead). */
@@ -645,9 +407,22 @@ static bool run_ssh(struct ctx *c, struct run *r, const char *cmd)
 	gerr_free(e);
 	strvec_clear(&argv);
 	if (!ok) {
-		sb_release(&r->mux_in);
+		mux_session_close(&r->mux);
 		r->job = NULL;
 	}
+	return ok;
+}
+
+/* Start j's command in slot r through the master of its destination (ssh_mux.c).
+ * false when no master takes it: nothing reached the node, ssh is next. */
+static bool run_master(struct ctx *c, struct run *r, const char *cmd)
+{
+	char *path = control_path(c, r->job->dest);
+	bool ok = mux_session_start(&r->mux, path, cmd, r->job->in != NULL, &r->fd_in,
+				    &r->fd_out, &r->fd_err) == 0;
+	if (ok)
+		r->job->via_master = true;
+	free(path);
 	return ok;
 }
 
@@ -659,12 +434,12 @@ static bool run_start(struct ctx *c, struct run *r, struct ssh_job *j)
 	int port;
 	bool ok = false;
 	*r = (struct run){ .job = j, .pid = -1, .pidfd = -1, .fd_in = -1, .fd_out = -1,
-			   .fd_err = -1, .mux_fd = -1, .mux_in = SBUF_INIT };
+			   .fd_err = -1, .mux = MUX_SESSION_INIT };
 	if (remote_command(j, &cmd, &j->error) == 0 &&
 	    parse_dest(j->dest, &host, &port, &j->error) == 0) {
 		r->start = now_ms();
 		r->deadline = r->start + c->timeout_ms;
-		ok = (c->o->control_dir && mux_start(c, r, cmd.buf) == 0) || run_ssh(c, r, cmd.buf);
+		ok = (c->o->control_dir && run_master(c, r, cmd.buf)) || run_ssh(c, r, cmd.buf);
 	} else {
 		r->job = NULL;
 	}
@@ -678,12 +453,11 @@ static void run_refused(struct ctx *c, struct run *r)
 {
 	struct sbuf cmd = SBUF_INIT;
 	char *error = NULL;
-	close_fd(&r->mux_fd);
+	mux_session_close(&r->mux);
 	close_fd(&r->fd_in);
 	close_fd(&r->fd_out);
 	close_fd(&r->fd_err);
-	r->mux = MUX_NONE;
-	sb_reset(&r->mux_in);
+	r->mux.state = MUX_NONE;
 	sb_reset(&r->job->out); /* nothing ran: nothing came */
 	sb_reset(&r->job->err);
 	r->job->via_master = false;
@@ -784,8 +558,8 @@ static void run_reap(struct run *r)
 
 static void run_kill(struct run *r)
 {
-	if (r->mux != MUX_NONE) { /* hanging up ends the session */
-		close_fd(&r->mux_fd);
+	if (r->mux.state != MUX_NONE) { /* hanging up ends the session */
+		mux_session_close(&r->mux);
 		r->exited = true;
 		r->exited_at = now_ms();
 	} else {
@@ -877,14 +651,15 @@ static void run_result(struct ctx *c, struct run *r)
 		free(d);
 	} else if (r->lost) {
 		j->error = xstrdup("lost track of the ssh process (SIGCHLD ignored?)");
-	} else if (r->mux == MUX_NONE && WIFSIGNALED(r->wstatus)) {
+	} else if (r->mux.state == MUX_NONE && WIFSIGNALED(r->wstatus)) {
 		j->error = xasprintf("ssh was killed by signal %d", WTERMSIG(r->wstatus));
-	} else if (r->mux != MUX_NONE && !r->mux_exit_seen) { /* as ssh: 255 */
+	} else if (r->mux.state != MUX_NONE && !r->mux.exit_seen) { /* as ssh: 255 */
 		j->status = 255;
 		j->error = line ? xstrdup(line) : xstrdup("the session ended without an exit status "
 							  "(connection to the node lost?)");
-	} else if ((j->status = r->mux != MUX_NONE ? (int)(r->mux_exit > 255 ? 255 : r->mux_exit)
-						   : WEXITSTATUS(r->wstatus)) == 255) {
+	} else if ((j->status = r->mux.state != MUX_NONE ?
+					(int)(r->mux.exit_status > 255 ? 255 : r->mux.exit_status) :
+					WEXITSTATUS(r->wstatus)) == 255) {
 		j->error = line ? xstrdup(line) : xstrdup("ssh failed with exit status 255");
 	} else if (j->status != 0) {
 		j->error = line ? xasprintf("exit status %d: %s", j->status, line)
@@ -901,9 +676,8 @@ static void run_finish(struct ctx *c, struct run *r)
 	close_fd(&r->fd_out);
 	close_fd(&r->fd_err);
 	close_fd(&r->pidfd);
-	close_fd(&r->mux_fd);
+	mux_session_close(&r->mux);
 	run_result(c, r);
-	sb_release(&r->mux_in);
 	job_done(c, r->job);
 	r->job = NULL;
 	c->active--;
@@ -912,7 +686,7 @@ static void run_finish(struct ctx *c, struct run *r)
 /* What the clock says about r: kill at its deadline, finish after exit + EOF/grace. */
 static void run_tick(struct ctx *c, struct run *r, int64_t now)
 {
-	if (!r->exited && r->pidfd < 0 && r->mux == MUX_NONE)
+	if (!r->exited && r->pidfd < 0 && r->mux.state == MUX_NONE)
 		run_reap(r);
 	if (!r->exited && !r->timed_out && now >= r->deadline)
 		run_kill(r);
@@ -933,7 +707,7 @@ static int next_wait(const struct ctx *c, int64_t now)
 			t = r->exited_at + SSH_GRACE_MS;
 		else if (!r->timed_out)
 			t = r->deadline;
-		if (!r->exited && r->pidfd < 0 && r->mux == MUX_NONE && now + SSH_TICK_MS < t)
+		if (!r->exited && r->pidfd < 0 && r->mux.state == MUX_NONE && now + SSH_TICK_MS < t)
 			t = now + SSH_TICK_MS;
 		if (t < next)
 			next = t;
@@ -950,11 +724,12 @@ static void fill_pollfds(struct ctx *c)
 		struct pollfd *p = &c->pfd[4 * i];
 		bool on = r->job != NULL;
 		/* through a master, stdin waits until the session is open */
-		bool feed = on && (r->mux == MUX_NONE || r->mux == MUX_RUNNING);
+		bool feed = on && (r->mux.state == MUX_NONE || r->mux.state == MUX_RUNNING);
 		p[0] = (struct pollfd){ feed ? r->fd_in : -1, POLLOUT, 0 };
 		p[1] = (struct pollfd){ on ? r->fd_out : -1, POLLIN, 0 };
 		p[2] = (struct pollfd){ on ? r->fd_err : -1, POLLIN, 0 };
-		p[3] = (struct pollfd){ !on ? -1 : r->mux != MUX_NONE ? r->mux_fd : r->pidfd, POLLIN, 0 };
+		p[3] = (struct pollfd){ !on ? -1 : r->mux.state != MUX_NONE ? r->mux.fd : r->pidfd,
+					POLLIN, 0 };
 	}
 }
 
@@ -976,9 +751,12 @@ static int pump(struct ctx *c, struct gerr **err)
 			run_read(r, &r->fd_out, false, false);
 		if (p[2].revents && r->fd_err >= 0)
 			run_read(r, &r->fd_err, true, false);
-		if (p[3].revents && r->mux != MUX_NONE && r->mux_fd >= 0) {
-			mux_read(r);
-			if (r->mux == MUX_REFUSED)
+		if (p[3].revents && r->mux.state != MUX_NONE && r->mux.fd >= 0) {
+			if (mux_session_read(&r->mux)) { /* the master hung up: over */
+				r->exited = true;
+				r->exited_at = now_ms();
+			}
+			if (r->mux.state == MUX_REFUSED)
 				run_refused(c, r);
 			else if (r->exited) /* take in what the session left in the pipes */
 				run_after_exit(r);
@@ -1078,7 +856,7 @@ static void abandon(struct ctx *c, struct ssh_job *jobs, size_t next, size_t n, 
 		struct ssh_job *j = r->job;
 		if (!j)
 			continue;
-		if (!r->exited && r->mux == MUX_NONE) {
+		if (!r->exited && r->mux.state == MUX_NONE) {
 			kill(r->pid, SIGKILL);
 			while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
 				;
