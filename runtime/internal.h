@@ -221,10 +221,11 @@ bool network_present(const struct node_paths *p);
 /* Compile and load the rules if they or the table changed, after any refresh
  * running now (requests that wait together are served by one). reason: "plan" or
  * "readiness" ("drift" when the table was found changed). j: the open journal, or
- * NULL. -1 with err when compiling or loading failed (journalled as rules.failed,
+ * NULL. saved: what network_save() just saved (borrowed; spares reading it back),
+ * or NULL. -1 with err when compiling or loading failed (journalled as rules.failed,
  * once per distinct message). No network.json: 0. */
 int network_refresh(const struct node_paths *p, struct journal *j, const char *reason,
-		    struct gerr **err);
+		    const json_t *saved, struct gerr **err);
 /* node status: has someone changed our table? One netlink round trip when not;
  * when the nftables generation moved, list and compare, reload on drift. Never
  * fails and never waits (a running refresh checks for itself). */

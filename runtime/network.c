@@ -586,11 +586,11 @@ static int load_network(const struct node_paths *p, json_t **ret, struct gerr **
 	return rc;
 }
 
-/* Under the lock: compile, and load what changed. */
-static int refresh_locked(struct refresh *r, const char *reason, struct gerr **err)
+/* Under the lock: compile, and load what changed. net: network.json's content
+ * when the caller has it (taken), else NULL: read it. */
+static int refresh_locked(struct refresh *r, const char *reason, json_t *net, struct gerr **err)
 {
-	json_t *net = NULL;
-	int rc = load_network(r->p, &net, err);
+	int rc = net ? 0 : load_network(r->p, &net, err);
 	if (rc < 0)
 		record_failure(r, reason, err ? *err : NULL);
 	if (!net)
@@ -656,7 +656,8 @@ static bool take_dirty(const struct node_paths *p)
 	return was;
 }
 
-int network_refresh(const struct node_paths *p, struct journal *j, const char *reason, struct gerr **err)
+int network_refresh(const struct node_paths *p, struct journal *j, const char *reason,
+		    const json_t *saved, struct gerr **err)
 {
 	if (!network_present(p))
 		return 0;
@@ -669,7 +670,10 @@ int network_refresh(const struct node_paths *p, struct journal *j, const char *r
 		struct refresh r = { p, j, rules_state(p) };
 		if (err)
 			gerr_clear(err);
-		rc = refresh_locked(&r, reason, err);
+		/* the first pass compiles what the caller just saved (filled in: a copy),
+		 * a later one what a concurrent refresh may have saved since */
+		rc = refresh_locked(&r, reason, saved ? json_deep_copy(saved) : NULL, err);
+		saved = NULL;
 		json_decref(r.st);
 	}
 	close(fd);
@@ -722,7 +726,7 @@ void network_check_drift(const struct node_paths *p)
 		struct gerr *e = NULL;
 		/* the script may have changed too (a readiness refresh that failed): the
 		 * refresh loads whatever differs, and calls a changed table drift */
-		if (refresh_locked(&r, "readiness", &e) < 0)
+		if (refresh_locked(&r, "readiness", NULL, &e) < 0)
 			fprintf(stderr, "gitops: %s\n", e ? e->msg : "refreshing the network rules failed");
 		gerr_free(e);
 	}
@@ -746,7 +750,7 @@ void network_refresh_spawn(const struct node_paths *p)
 	setpgid(0, 0);
 	close_range(3, ~0U, 0);
 	struct gerr *e = NULL;
-	if (network_refresh(p, NULL, "readiness", &e) < 0)
+	if (network_refresh(p, NULL, "readiness", NULL, &e) < 0)
 		fprintf(stderr, "gitops: %s\n", e ? e->msg : "refreshing the network rules failed");
 	gerr_free(e);
 	_exit(0);

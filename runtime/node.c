@@ -651,9 +651,10 @@ static void converge_network(const struct node_paths *p, struct journal *j, cons
 			     const json_t *fresh)
 {
 	struct gerr *e = NULL, *ne = NULL;
-	int nr = network_save(p, json_object_get(plan, "network"), &ne);
+	const json_t *net = json_object_get(plan, "network");
+	int nr = network_save(p, net, &ne);
 	if (nr == 0)
-		nr = network_refresh(p, j, "plan", &ne);
+		nr = network_refresh(p, j, "plan", json_is_object(net) ? net : NULL, &ne);
 	if (nr < 0)
 		fprintf(stderr, "gitops: %s\n", ne ? ne->msg : "network rules failed");
 	size_t i;

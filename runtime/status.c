@@ -180,6 +180,10 @@ int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, 
 	if (node_paths_init(&p, o, err) < 0)
 		return -1;
 	network_check_drift(&p); /* someone changed our nftables table: reload it */
+	struct gerr *de = NULL;   /* the cluster DNS died: start it again */
+	if (dns_ensure(p.state, &de) < 0)
+		fprintf(stderr, "gitops: %s\n", de ? de->msg : "cluster DNS: cannot start it");
+	gerr_free(de);
 	json_t *pods = json_array();
 	DIR *d = opendir(p.pods);
 	struct dirent *e;

@@ -247,6 +247,15 @@ lookup() {
 	[ -n "$new" ] && [ "$new" != "$pid" ]
 	run resolve web
 	[ "$output" = "10.96.0.17 " ]
+	# between plans, the status read of every pass starts it again too
+	on node1 kill "$new"
+	for _ in $(seq 50); do on node1 test -d "/proc/$new" || break; sleep 0.1; done
+	on node1 gitops node status >/dev/null
+	again=$(dnsmasq_pid)
+	[ -n "$again" ] && [ "$again" != "$new" ]
+	[ "$(on node1 stat -c %Y.%i /var/lib/gitops/dns/hosts)" = "$stamp" ]
+	run resolve web
+	[ "$output" = "10.96.0.17 " ]
 }
 
 @test "NetworkPolicy egress does not reach the node-local resolver" {
