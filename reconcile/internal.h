@@ -45,6 +45,8 @@ struct rc_pod {
 	json_t *status;                 /* the node's pod status (borrowed), NULL if unknown */
 	bool ready, available;
 	bool unknown;                   /* on an unreachable node */
+	char *last_ip;                  /* unknown: its IP and readiness when the node */
+	bool last_ready;                /* was last reached (cluster state pods/NODE) */
 	bool keep;                      /* stays in the plans */
 };
 

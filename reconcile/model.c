@@ -169,6 +169,9 @@ static void add_pod(struct rc_world *w, struct rc_node *n, const json_t *ps, boo
 	if (!p->annotations)
 		p->annotations = json_object();
 	p->unknown = unknown;
+	if (unknown && json_string_value(json_object_get(ps, "ip")))
+		p->last_ip = xstrdup(json_string_value(json_object_get(ps, "ip")));
+	p->last_ready = unknown && json_is_true(json_object_get(ps, "ready"));
 	p->status = unknown ? NULL : (json_t *)ps;
 	p->ready = !unknown && pod_ready(ps);
 	p->available = p->ready; /* minReadySeconds: see workloads.c */
@@ -186,7 +189,8 @@ static bool uid_in(const json_t *list, const json_t *uid)
 
 /* Readiness of each node from this pass's reachability and the time it was first
  * seen unreachable (cluster state "unreachable/NODE"); pods of unreachable nodes
- * come from the last list recorded ("pods/NODE"). */
+ * come from the last list recorded ("pods/NODE"), with the IP and readiness they had
+ * then: as in Kubernetes, they stay endpoints until their node is NotReady. */
 void rc_world_observe(struct rc_world *w)
 {
 	int64_t grace = rc_duration_s(w, "nodeGracePeriod"), evict = rc_duration_s(w, "evictionTimeout");
@@ -249,6 +253,7 @@ void rc_world_release(struct rc_world *w)
 		free(w->pods[i].uid);
 		free(w->pods[i].ns);
 		free(w->pods[i].name);
+		free(w->pods[i].last_ip);
 		json_decref(w->pods[i].labels);
 		json_decref(w->pods[i].annotations);
 	}

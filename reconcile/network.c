@@ -89,6 +89,12 @@ static struct npod *collect_pods(const struct rc_world *w, size_t *ret_n)
 			const json_t *labels = json_object_get(e, "labels") ?: (p ? p->labels : NULL);
 			const char *ip = p && p->status ? jstr(p->status, "podIP") : NULL;
 			const char *phase = p && p->status ? jstr(p->status, "phase") : NULL;
+			bool ready = p && p->ready;
+			if (p && p->unknown) { /* its node is unreachable: what it said last, until
+						* NotReady, when Kubernetes marks its pods not ready */
+				ip = p->last_ip;
+				ready = p->last_ready && !w->nodes[i].not_ready;
+			}
 			json_t *entry = json_pack("{s:s, s:s, s:s}", "uid", uid, "namespace", jstr(e, "namespace") ?: "default",
 						  "name", jstr(e, "name") ?: uid);
 			if (ip && *ip)
@@ -102,7 +108,7 @@ static struct npod *collect_pods(const struct rc_world *w, size_t *ret_n)
 			v[n++] = (struct npod){
 				.entry = entry, .ns = jstr(entry, "namespace"), .name = jstr(entry, "name"), .uid = jstr(entry, "uid"),
 				.node = w->nodes[i].name, .hostname = jstr(entry, "hostname"), .subdomain = jstr(entry, "subdomain"),
-				.ready = p && p->ready, .has_ip = ip && *ip,
+				.ready = ready, .has_ip = ip && *ip,
 				.terminal = phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed")),
 			};
 		}

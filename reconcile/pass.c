@@ -117,9 +117,16 @@ static int read_statuses(struct rc_world *w, const struct ssh_opts *so, json_t *
 	return r;
 }
 
-/* The pods each node runs, kept in the cluster state for when it is unreachable. */
+/* The pods each node runs, kept in the cluster state for when it is unreachable:
+ * with the IP and readiness the node reported, which its pods keep as endpoints
+ * until it is NotReady (rc_world_observe). */
 static void record_pod_lists(struct rc_world *w)
 {
+	json_t *seen = json_object(); /* uid → the node's status of it */
+	for (size_t i = 0; i < w->npods; i++)
+		if (w->pods[i].status)
+			json_object_set_new(seen, w->pods[i].uid, json_pack("{s:O?, s:b}", "ip",
+					    json_object_get(w->pods[i].status, "podIP"), "ready", w->pods[i].ready));
 	for (size_t i = 0; i < w->nnodes; i++) {
 		struct rc_node *n = &w->nodes[i];
 		if (!n->reachable)
@@ -127,15 +134,21 @@ static void record_pod_lists(struct rc_world *w)
 		json_t *list = json_array();
 		size_t k;
 		json_t *p;
-		json_array_foreach(n->plan_pods, k, p)
-			json_array_append_new(list, json_pack("{s:O, s:O?, s:O?, s:O?, s:O?}", "uid", json_object_get(p, "uid"),
-							      "namespace", json_object_get(p, "namespace"), "name",
-							      json_object_get(p, "name"), "labels", json_object_get(p, "labels"),
-							      "annotations", json_object_get(p, "annotations")));
+		json_array_foreach(n->plan_pods, k, p) {
+			const json_t *st = json_object_get(seen, json_string_value(json_object_get(p, "uid")) ?: "");
+			json_t *ip = json_object_get(st, "ip");
+			json_array_append_new(list, json_pack("{s:O, s:O?, s:O?, s:O?, s:O?, s:O?, s:b}", "uid",
+							      json_object_get(p, "uid"), "namespace", json_object_get(p, "namespace"),
+							      "name", json_object_get(p, "name"), "labels", json_object_get(p, "labels"),
+							      "annotations", json_object_get(p, "annotations"),
+							      "ip", json_is_string(ip) ? ip : NULL,
+							      "ready", json_is_true(json_object_get(st, "ready"))));
+		}
 		char *key = xasprintf("pods/%s", n->name);
 		cluster_set(w->cluster, key, list);
 		free(key);
 	}
+	json_decref(seen);
 }
 
 /* Count what the plan changes on a node: pods started and stopped, and whether
