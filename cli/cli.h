@@ -230,6 +230,26 @@ json_t *events_of(const struct live *l, const json_t *records);
 typedef bool (*events_keep_fn)(const struct live *l, const json_t *event, const void *arg);
 void events_describe(const struct live *l, const json_t *events, events_keep_fn keep, const void *arg);
 
+/* ---- gitops get: shared by get.c and get_live.c ---- */
+#include "api/api.h"
+/* What `gitops get` asked for: kinds, an optional name, a namespace and -l. */
+struct query {
+	const struct api_kind *kinds[32];
+	size_t nkinds;
+	const char *name;
+	const char *ns;       /* NULL = all namespaces */
+	struct api_selector sel;
+};
+/* The kinds get reads live when the desired objects name nodes (cli/get_live.c):
+ * the row of kind, or NULL for a kind only the desired state has. */
+struct live_kind;
+const struct live_kind *live_kind(const char *kind);
+/* Print the live objects of q's kinds as fmt ("", wide, name, yaml, json); *found
+ * counts what matched, and a table is set apart from one printed before it.
+ * Returns 0 or the exit code of live_open(). */
+int get_live(struct cli_args *a, struct api_set *set, struct query *q, const char *fmt, bool all_ns,
+	     bool multi, size_t *found);
+
 /* Help and completion output (cli/help.c). */
 void cli_print_command_help(const struct cli_cmd *c, FILE *out);
 void cli_print_overview(FILE *out);
