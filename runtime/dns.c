@@ -148,6 +148,25 @@ static void headless_names(const json_t *net, const json_t *svc, const char *fqd
 	}
 }
 
+/* A-B-C-D.NS.pod.DOMAIN → A.B.C.D for every pod with an IP, as CoreDNS answers them
+ * ("pods verified": only addresses a pod of that namespace has). */
+static void pod_names(const json_t *net, const char *domain, struct strvec *out)
+{
+	size_t i;
+	const json_t *pod;
+	json_array_foreach(json_object_get(net, "pods"), i, pod) {
+		const char *ip = jstr(pod, "ip"), *ns = jstr(pod, "namespace");
+		if (!ip_ok(ip) || !label_ok(ns))
+			continue;
+		char *dashed = xstrdup(ip);
+		for (char *c = dashed; *c; c++)
+			if (*c == '.' || *c == ':')
+				*c = '-';
+		strvec_pushf(out, "%s\t%s.%s.pod.%s", ip, dashed, ns, domain);
+		free(dashed);
+	}
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -155,7 +174,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* The hosts file: SVC.NS.svc.DOMAIN → ClusterIP; a headless Service's name → each of
  * its ready endpoints (all with publishNotReadyAddresses), HOSTNAME.SVC.NS.svc.DOMAIN
- * → an endpoint whose pod has that hostname and SVC as subdomain. Sorted, unique:
+ * → an endpoint whose pod has that hostname and SVC as subdomain; pod_names. Sorted, unique:
  * the same network gives the same bytes. Names that are not DNS labels are skipped
  * (nothing from the input can start a line of its own). */
 static void hosts_render(const json_t *net, const char *domain, struct sbuf *out)
@@ -175,6 +194,7 @@ static void hosts_render(const json_t *net, const char *domain, struct sbuf *out
 			strvec_pushf(&lines, "%s\t%s", ip, fqdn);
 		free(fqdn);
 	}
+	pod_names(net, domain, &lines);
 	if (lines.n)
 		qsort(lines.v, lines.n, sizeof(*lines.v), cmp_str);
 	sb_addf(out, "# cluster DNS names, made by gitops from network.json; do not edit\n");

@@ -159,7 +159,7 @@ lookup() {
 	[ "$status" -ne 0 ]
 }
 
-@test "a headless Service answers its ready endpoints; a pod's hostname.subdomain its IP" {
+@test "a headless Service answers its ready endpoints; a pod's hostname.subdomain and A-B-C-D.NS.pod names its IP" {
 	apply "$(plan 1)"
 	running
 	run resolve db
@@ -172,6 +172,12 @@ lookup() {
 	[ "$output" = "$NET.210" ]
 	run resolve db-0.db.web.svc.cluster.local
 	[ "$output" = "$NET.210 " ]
+	# a pod's A-B-C-D.NS.pod name, in its own namespace only
+	dashed=$(echo "$NET.210" | tr . -)
+	run resolve "$dashed.web.pod.cluster.local"
+	[ "$output" = "$NET.210 " ]
+	run on node1 gitops node exec web/client -- nslookup -type=a "$dashed.other.pod.cluster.local"
+	[[ "$output" == *NXDOMAIN* ]]
 	# publishNotReadyAddresses: the not-ready one too
 	nr=$(service db None '[{"name":"pg","port":5432,"targetPort":5432,"protocol":"TCP","nodePort":0}]' \
 		"[{\"ip\":\"$NET.220\",\"node\":\"node2\",\"local\":false,\"ready\":false}]" ',"publishNotReadyAddresses":true')
