@@ -395,7 +395,15 @@ assert [c["type"] for c in s["conditions"]]==["Available","Progressing"], s'
 	[[ "$output" == *$'\nPaused:\n  default/crash' ]]
 	[[ "$output" == *"progressing, paused"* ]]
 	web v2 >"$R/apps/web.yaml"; git -C "$R" commit -qam "web: v2"
-	run g sync --wait --timeout 120s
+	# not sync --wait, which waits for the paused crash too (until its timeout):
+	# passes until web alone is rolled out
+	done=
+	for _ in $(seq 60); do
+		g sync >/dev/null 2>&1 || true
+		g get deploy web | grep -qE '^web +2/2 +2 +2 ' && done=1 && break
+		sleep 1
+	done
+	[ -n "$done" ]
 	run g rollout undo deployment/web
 	[ "$status" -eq 0 ]
 	run g status
