@@ -87,6 +87,9 @@ int rc_workloads(struct rc_world *w, json_t **ret_rollouts, struct gerr **err);
 int rc_services(struct rc_world *w, json_t **ret_network, struct gerr **err);
 /* Node n's network object for its plan (new reference), NULL before rc_services. */
 json_t *rc_network_for(const struct rc_world *w, const struct rc_node *n);
+/* The uids of the pods that are an endpoint of some Service, as an object uid → true
+ * (new reference; empty before rc_services). */
+json_t *rc_network_endpoint_uids(const struct rc_world *w);
 void rc_world_network_release(struct rc_world *w);
 
 /* plan.c */

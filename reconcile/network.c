@@ -471,6 +471,17 @@ int rc_services(struct rc_world *w, json_t **ret_network, struct gerr **err)
 	return 0;
 }
 
+json_t *rc_network_endpoint_uids(const struct rc_world *w)
+{
+	json_t *out = json_object(), *svc, *ep;
+	size_t i, k;
+	json_array_foreach(json_object_get(w->net ? w->net->doc : NULL, "services"), i, svc)
+		json_array_foreach(json_object_get(svc, "endpoints"), k, ep)
+			if (jstr(ep, "uid"))
+				json_object_set_new(out, jstr(ep, "uid"), json_true());
+	return out;
+}
+
 /* ---- one node's view ---- */
 
 static json_t *local_copy(const json_t *entry)

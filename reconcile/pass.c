@@ -119,14 +119,18 @@ static int read_statuses(struct rc_world *w, const struct ssh_opts *so, json_t *
 
 /* The pods each node runs, kept in the cluster state for when it is unreachable:
  * with the IP and readiness the node reported, which its pods keep as endpoints
- * until it is NotReady (rc_world_observe). */
+ * until it is NotReady (rc_world_observe). Readiness only for the pods that are
+ * endpoints: another pod's flapping probe changes no plan. */
 static void record_pod_lists(struct rc_world *w)
 {
 	json_t *seen = json_object(); /* uid → the node's status of it */
+	json_t *served = rc_network_endpoint_uids(w);
 	for (size_t i = 0; i < w->npods; i++)
 		if (w->pods[i].status)
 			json_object_set_new(seen, w->pods[i].uid, json_pack("{s:O?, s:b}", "ip",
-					    json_object_get(w->pods[i].status, "podIP"), "ready", w->pods[i].ready));
+					    json_object_get(w->pods[i].status, "podIP"), "ready",
+					    w->pods[i].ready && json_object_get(served, w->pods[i].uid)));
+	json_decref(served);
 	for (size_t i = 0; i < w->nnodes; i++) {
 		struct rc_node *n = &w->nodes[i];
 		if (!n->reachable)

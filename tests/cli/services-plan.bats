@@ -183,6 +183,19 @@ assert d["metadata"]["creationTimestamp"].endswith("Z"), d["metadata"]'
 	run cluster_entry networkHash
 	[ "${lines[0]}" = "${lines[1]}" ]
 	[[ "${lines[0]}" =~ ^\"[0-9a-f]{64}\"$ ]]
+	# each node's pods, kept for when it is unreachable: the web pods (endpoints) with
+	# their IP and readiness, which keep them endpoints until the node is NotReady
+	ips=$(web_ips | awk '{print $2}' | sort | tr '\n' ' ')
+	recorded=
+	for n in $NODES; do
+		run cluster_entry "pods/$n"
+		[ "${lines[0]}" = "${lines[1]}" ]
+		recorded+=$(echo "${lines[0]}" | /usr/bin/python3 -c '
+import json, sys
+for r in json.load(sys.stdin) or []:
+    if r["name"].startswith("web-") and r.get("ready") is True: print(r["ip"])')$'\n'
+	done
+	[ "$(echo "$recorded" | grep . | sort | tr '\n' ' ')" = "$ips" ]
 }
 
 @test "get ep: the ready pods' IP:targetPort, named ports resolved" {
