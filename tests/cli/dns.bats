@@ -8,25 +8,16 @@
 load helpers
 
 setup_file() {
-	export TB=$(mktemp -d)
-	"$top/tests/testbed/up" 1 --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
-		cat "$TB/up.log" >&3; return 1; }
+	bed_up 1
 }
 
 teardown_file() {
-	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
-	rm -rf "$TB"
+	bed_down
 }
 
 setup() {
-	. "$TB/env"
-	export GITOPS_BACKOFF_BASE_MS=500
+	bed_env
 	NET=${NODE1_POD_CIDR%.0/24} # fake endpoints of other nodes: $NET.200 and up
-}
-
-on() {
-	local n=$1; shift
-	ssh -F "$SSH_CONFIG" -o SendEnv='GITOPS_*' "$n" "$@"
 }
 
 # client NAME UID GEN [LINKS]: a pod in namespace web that sleeps; GEN changes its

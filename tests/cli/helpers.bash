@@ -37,15 +37,39 @@ gitops() {
 	"$GITOPS" "$@"
 }
 
+# ---- a test bed (for setup_file) -----------------------------------------------------
+# bed_up N: a test bed of N nodes in $TB, driven by hand-written plans or by a cluster.
+bed_up() {
+	TB=$(mktemp -d)
+	export TB
+	"$top/tests/testbed/up" "$1" --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
+		cat "$TB/up.log" >&3; return 1; }
+}
+
+bed_down() {
+	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
+	rm -rf "$TB"
+}
+
+# bed_env: the test bed's variables in a test (setup); containers restart quickly.
+bed_env() {
+	. "$TB/env"
+	export GITOPS_BACKOFF_BASE_MS=500
+}
+
+# on NODE CMD...: run a command on a test bed node, passing GITOPS_* variables.
+on() {
+	local n=$1
+	shift
+	ssh -F "$SSH_CONFIG" -o SendEnv='GITOPS_*' "$n" "$@"
+}
+
 # ---- a cluster on a test bed (for setup_file) --------------------------------------
 # cluster_up N [KEY=VALUE...]: a test bed of N nodes in $TB, a git repo $R holding
 # the Node objects and the cluster settings (cluster/, plus the KEY=VALUE settings;
 # not committed yet), and the controller's state directory $ST.
 cluster_up() {
-	TB=$(mktemp -d)
-	export TB
-	"$top/tests/testbed/up" "$1" --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
-		cat "$TB/up.log" >&3; return 1; }
+	bed_up "$1" || return 1
 	shift
 	cluster_env
 	git init -q -b main "$R"
@@ -67,8 +91,7 @@ cluster_env() {
 }
 
 cluster_down() {
-	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
-	rm -rf "$TB"
+	bed_down
 }
 
 # gc SUBCOMMAND ARGS...: gitops against the cluster (controller options first, so

@@ -4,25 +4,15 @@
 load helpers
 
 setup_file() {
-	export TB=$(mktemp -d)
-	"$top/tests/testbed/up" 1 --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
-		cat "$TB/up.log" >&3; return 1; }
+	bed_up 1
 }
 
 teardown_file() {
-	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
-	rm -rf "$TB"
+	bed_down
 }
 
 setup() {
-	. "$TB/env"
-	export GITOPS_BACKOFF_BASE_MS=500
-}
-
-# on NODE CMD...: run a command on a test bed node, passing GITOPS_* variables
-on() {
-	local n=$1; shift
-	ssh -F "$SSH_CONFIG" -o SendEnv='GITOPS_*' "$n" "$@"
+	bed_env
 }
 
 # pod NAME UID CONTAINERS_JSON [RESTART_POLICY]: one pod entry of a plan

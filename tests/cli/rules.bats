@@ -13,24 +13,15 @@ CIP=10.96.0.50
 U1=00000000000000a1 U2=00000000000000a2 UC=00000000000000c1
 
 setup_file() {
-	export TB=$(mktemp -d)
-	"$top/tests/testbed/up" 1 --dir "$TB" --gitops "$GITOPS" >"$TB/up.log" 2>&1 || {
-		cat "$TB/up.log" >&3; return 1; }
+	bed_up 1
 }
 
 teardown_file() {
-	"$top/tests/testbed/down" --dir "$TB" >/dev/null 2>&1 || true
-	rm -rf "$TB"
+	bed_down
 }
 
 setup() {
-	. "$TB/env"
-	export GITOPS_BACKOFF_BASE_MS=500
-}
-
-on() {
-	local n=$1; shift
-	ssh -F "$SSH_CONFIG" -o SendEnv='GITOPS_*' "$n" "$@"
+	bed_env
 }
 
 # web NAME UID: busybox httpd answering "hello-from-NAME" on its port http (8080),
