@@ -7,7 +7,7 @@ libgit2-dev libyaml-dev libjansson-dev libssl-dev libcurl4-openssl-dev libnftabl
 libcmocka-dev bats python3 python3-yaml python3-kubernetes
 nftables iproute2 runc containernetworking-plugins skopeo umoci dnsmasq-base
 docker-registry busybox-static openssh-server openssh-client
-sqlite3 libsqlite3-dev ansible-core curl procps psmisc bc"
+sqlite3 libsqlite3-dev ansible-core curl procps psmisc bc jq"
 missing=""
 for p in $PKGS; do
 	s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
