@@ -475,16 +475,12 @@ static void test_network(void **state)
 	api_set_release(&s);
 }
 
-/* Pods of an unreachable node keep the IP and readiness recorded when it was last
- * reached: endpoints until the node is NotReady (nodeGracePeriod, 40 s by default),
- * then not ready with their IP, as Kubernetes' node lifecycle controller marks them. */
-static void test_unreachable_node_endpoints(void **state)
+/* node2 unreachable since t=990, seen at `now`: node1's view of web's one endpoint,
+ * the pod node2 recorded as 10.244.2.5 and ready, keeps that IP; *ret_ready: its
+ * readiness there. Returns whether node2 is NotReady. */
+static bool unreachable_endpoint(struct api_set *s, int64_t now, bool *ret_ready)
 {
-	struct api_set s;
-	load(&s, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n"
-		 "  ports: [{port: 80, targetPort: 8080}]\n");
-	assert_int_equal(s.nerrors, 0);
-	struct rc_world w = { .desired = &s, .cluster = json_object(), .new_pods = json_array(), .now = 1000 };
+	struct rc_world w = { .desired = s, .cluster = json_object(), .new_pods = json_array(), .now = now };
 	w.nodes = xcalloc(2, sizeof(*w.nodes));
 	add_node(&w, "node1", "10.244.1.0/24");
 	add_node(&w, "node2", "10.244.2.0/24");
@@ -494,7 +490,7 @@ static void test_unreachable_node_endpoints(void **state)
 	cluster_set(w.cluster, "pods/node2", json_pack("[{s:s, s:s, s:s, s:{s:s}, s:s, s:b}]", "uid", "u2",
 		    "namespace", "default", "name", "web-2", "labels", "app", "web", "ip", "10.244.2.5", "ready", 1));
 	rc_world_observe(&w);
-	assert_false(w.nodes[1].not_ready);
+	bool not_ready = w.nodes[1].not_ready;
 	struct gerr *err = NULL;
 	json_t *shared = NULL;
 	assert_int_equal(rc_services(&w, &shared, &err), 0);
@@ -502,32 +498,27 @@ static void test_unreachable_node_endpoints(void **state)
 	const json_t *eps = json_object_get(find(json_object_get(n1, "services"), "name", "web"), "endpoints");
 	assert_int_equal(json_array_size(eps), 1);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(eps, 0), "ip")), "10.244.2.5");
-	assert_true(json_is_true(json_object_get(json_array_get(eps, 0), "ready")));
+	*ret_ready = json_is_true(json_object_get(json_array_get(eps, 0), "ready"));
 	json_decref(n1);
 	json_decref(shared);
 	rc_world_release(&w);
+	return not_ready;
+}
 
-	/* 50 s later: NotReady; the endpoint stays, not ready */
-	struct rc_world w2 = { .desired = &s, .cluster = json_object(), .new_pods = json_array(), .now = 1040 };
-	w2.nodes = xcalloc(2, sizeof(*w2.nodes));
-	add_node(&w2, "node1", "10.244.1.0/24");
-	add_node(&w2, "node2", "10.244.2.0/24");
-	add_pod(&w2, &w2.nodes[1], "u2", "web-2", "web", NULL, false);
-	w2.nodes[1].reachable = false;
-	cluster_set(w2.cluster, "unreachable/node2", json_integer(990));
-	cluster_set(w2.cluster, "pods/node2", json_pack("[{s:s, s:s, s:s, s:{s:s}, s:s, s:b}]", "uid", "u2",
-		    "namespace", "default", "name", "web-2", "labels", "app", "web", "ip", "10.244.2.5", "ready", 1));
-	rc_world_observe(&w2);
-	assert_true(w2.nodes[1].not_ready);
-	assert_int_equal(rc_services(&w2, &shared, &err), 0);
-	n1 = rc_network_for(&w2, &w2.nodes[0]);
-	eps = json_object_get(find(json_object_get(n1, "services"), "name", "web"), "endpoints");
-	assert_int_equal(json_array_size(eps), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(eps, 0), "ip")), "10.244.2.5");
-	assert_true(json_is_false(json_object_get(json_array_get(eps, 0), "ready")));
-	json_decref(n1);
-	json_decref(shared);
-	rc_world_release(&w2);
+/* Pods of an unreachable node keep the IP and readiness recorded when it was last
+ * reached: endpoints until the node is NotReady (nodeGracePeriod, 40 s by default),
+ * then not ready with their IP, as Kubernetes' node lifecycle controller marks them. */
+static void test_unreachable_node_endpoints(void **state)
+{
+	struct api_set s;
+	load(&s, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n"
+		 "  ports: [{port: 80, targetPort: 8080}]\n");
+	assert_int_equal(s.nerrors, 0);
+	bool ready = false;
+	assert_false(unreachable_endpoint(&s, 1000, &ready)); /* 10 s: within the grace */
+	assert_true(ready);
+	assert_true(unreachable_endpoint(&s, 1040, &ready));  /* 50 s: NotReady */
+	assert_false(ready);
 	api_set_release(&s);
 }
 
