@@ -28,20 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_SET, K_MAP, K_CHAIN };
-static const char *const kind_word[] = { "set", "map", "chain" };
-
-struct obj {
-	enum kind kind;
-	const char *name;
-	const char *head_text;       /* "type …; flags …;", a base chain's hook line, or "" */
-	NP_VEC(const char *) items;  /* elements (sets, maps: sorted by key) or rules (in order) */
-};
-
-struct table {
-	const char *name;
-	NP_VEC(struct obj) objs;     /* sorted: sets and maps by name, then chains by name */
-};
+const char *const np_kind_word[] = { "set", "map", "chain" };
 
 /* ---- reading a compiled table back ------------------------------------------- */
 
@@ -70,36 +57,36 @@ static char *next_line(char **p)
 	return s;
 }
 
-static const char *map_key_end(const char *e)
+const char *np_map_key_end(const char *e)
 {
 	const char *c = strstr(e, " : ");
 	return c ? c : e + strlen(e);
 }
 
 /* Elements compare by key: the whole element of a set, the part before " : " of a map's. */
-static int cmp_key(const char *a, const char *b)
+int np_cmp_key(const char *a, const char *b)
 {
-	size_t la = (size_t)(map_key_end(a) - a), lb = (size_t)(map_key_end(b) - b);
+	size_t la = (size_t)(np_map_key_end(a) - a), lb = (size_t)(np_map_key_end(b) - b);
 	int r = memcmp(a, b, la < lb ? la : lb);
 	return r ? r : (la > lb) - (la < lb);
 }
 
 static int cmp_elem(const void *a, const void *b)
 {
-	return cmp_key(*(const char *const *)a, *(const char *const *)b);
+	return np_cmp_key(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int cmp_obj(const void *a, const void *b)
+int np_cmp_obj(const void *a, const void *b)
 {
-	const struct obj *x = a, *y = b;
-	int cx = x->kind == K_CHAIN, cy = y->kind == K_CHAIN;
+	const struct np_obj *x = a, *y = b;
+	int cx = x->kind == NP_K_CHAIN, cy = y->kind == NP_K_CHAIN;
 	if (cx != cy)
 		return cx - cy;
 	return strcmp(x->name, y->name);
 }
 
 /* "elements = { a, b," … "}" starting in `rest`, continued on the following lines. */
-static int read_elements(struct arena *ar, struct obj *o, char *rest, char **p)
+static int read_elements(struct arena *ar, struct np_obj *o, char *rest, char **p)
 {
 	for (;;) {
 		char *close = strchr(rest, '}');
@@ -119,7 +106,7 @@ static int read_elements(struct arena *ar, struct obj *o, char *rest, char **p)
 }
 
 /* One object's body, after its "\tKIND NAME {" line, through "\t}". */
-static int read_obj(struct arena *ar, struct obj *o, char **p)
+static int read_obj(struct arena *ar, struct np_obj *o, char **p)
 {
 	struct sbuf head = SBUF_INIT;
 	char *line;
@@ -134,7 +121,7 @@ static int read_obj(struct arena *ar, struct obj *o, char **p)
 		char *s = trim(line);
 		if (!*s || *s == '#')
 			continue;
-		if (o->kind != K_CHAIN) {
+		if (o->kind != NP_K_CHAIN) {
 			if (!strncmp(s, "elements = {", 12)) {
 				if (read_elements(ar, o, s + 12, p) < 0)
 					break;
@@ -149,13 +136,13 @@ static int read_obj(struct arena *ar, struct obj *o, char **p)
 	}
 	o->head_text = arena_strdup(ar, head.buf);
 	sb_release(&head);
-	if (o->kind != K_CHAIN && o->items.n)
+	if (o->kind != NP_K_CHAIN && o->items.n)
 		qsort(o->items.v, o->items.n, sizeof(*o->items.v), cmp_elem);
 	return r;
 }
 
 /* Parses `text` (modified in place) into t; -1 when it is not what emit() writes. */
-static int read_table(struct arena *ar, char *text, struct table *t)
+int np_read_table(struct arena *ar, char *text, struct np_table *t)
 {
 	char *p = text, *line;
 	memset(t, 0, sizeof(*t));
@@ -174,21 +161,21 @@ static int read_table(struct arena *ar, char *text, struct table *t)
 			break;
 		if (!*line || !strncmp(line, "\t#", 2))
 			continue;
-		enum kind k;
+		enum np_kind k;
 		if (!strncmp(line, "\tset ", 5))
-			k = K_SET;
+			k = NP_K_SET;
 		else if (!strncmp(line, "\tmap ", 5))
-			k = K_MAP;
+			k = NP_K_MAP;
 		else if (!strncmp(line, "\tchain ", 7))
-			k = K_CHAIN;
+			k = NP_K_CHAIN;
 		else
 			return -1;
-		char *name = line + strlen(kind_word[k]) + 2;
+		char *name = line + strlen(np_kind_word[k]) + 2;
 		n = strlen(name);
 		if (n < 3 || strcmp(name + n - 2, " {"))
 			return -1;
 		name[n - 2] = '\0';
-		struct obj *o = NP_PUSH(ar, t->objs);
+		struct np_obj *o = NP_PUSH(ar, t->objs);
 		o->kind = k;
 		o->name = name;
 		if (read_obj(ar, o, &p) < 0)
@@ -197,22 +184,18 @@ static int read_table(struct arena *ar, char *text, struct table *t)
 	if (!line)
 		return -1;
 	if (t->objs.n)
-		qsort(t->objs.v, t->objs.n, sizeof(*t->objs.v), cmp_obj);
+		qsort(t->objs.v, t->objs.n, sizeof(*t->objs.v), np_cmp_obj);
 	for (size_t i = 1; i < t->objs.n; i++)
-		if (!cmp_obj(&t->objs.v[i - 1], &t->objs.v[i]))
+		if (!np_cmp_obj(&t->objs.v[i - 1], &t->objs.v[i]))
 			return -1;
 	return 0;
 }
 
 /* ---- writing the delta ------------------------------------------------------------ */
 
-struct out {
-	const char *table;
-	struct sbuf decl, chains, rules, del_elems, add_elems, del_chains, del_sets;
-};
 
 /* "VERB element ip T NAME { e1, e2 }" for items[0..n) (keys only when keys_only). */
-static void elements_cmd(struct sbuf *o, const char *verb, const char *table, const struct obj *s,
+void np_elements_cmd(struct sbuf *o, const char *verb, const char *table, const struct np_obj *s,
 			 const char *const *items, size_t n, bool keys_only)
 {
 	if (!n)
@@ -220,40 +203,40 @@ static void elements_cmd(struct sbuf *o, const char *verb, const char *table, co
 	sb_addf(o, "%s element ip %s %s {", verb, table, s->name);
 	for (size_t i = 0; i < n; i++) {
 		const char *e = items[i];
-		size_t len = keys_only ? (size_t)(map_key_end(e) - e) : strlen(e);
+		size_t len = keys_only ? (size_t)(np_map_key_end(e) - e) : strlen(e);
 		sb_adds(o, i ? ",\n\t" : " ");
 		sb_add(o, e, len);
 	}
 	sb_adds(o, " }\n");
 }
 
-static void chain_rules(struct out *d, const struct obj *c)
+void np_chain_rules(struct np_dout *d, const struct np_obj *c)
 {
 	for (size_t i = 0; i < c->items.n; i++)
 		sb_addf(&d->rules, "add rule ip %s %s %s\n", d->table, c->name, c->items.v[i]);
 }
 
-static void new_obj(struct out *d, const struct obj *o)
+void np_new_obj(struct np_dout *d, const struct np_obj *o)
 {
-	if (o->kind == K_CHAIN) {
+	if (o->kind == NP_K_CHAIN) {
 		sb_addf(&d->chains, "add chain ip %s %s\n", d->table, o->name);
-		chain_rules(d, o);
+		np_chain_rules(d, o);
 		return;
 	}
-	sb_addf(&d->decl, "add %s ip %s %s { %s }\n", kind_word[o->kind], d->table, o->name, o->head_text);
-	elements_cmd(&d->add_elems, "add", d->table, o, o->items.v, o->items.n, false);
+	sb_addf(&d->decl, "add %s ip %s %s { %s }\n", np_kind_word[o->kind], d->table, o->name, o->head_text);
+	np_elements_cmd(&d->add_elems, "add", d->table, o, o->items.v, o->items.n, false);
 }
 
-static void removed_obj(struct out *d, const struct obj *o)
+static void removed_obj(struct np_dout *d, const struct np_obj *o)
 {
-	if (o->kind == K_CHAIN)
+	if (o->kind == NP_K_CHAIN)
 		sb_addf(&d->del_chains, "flush chain ip %s %s\ndelete chain ip %s %s\n",
 			d->table, o->name, d->table, o->name);
 	else
-		sb_addf(&d->del_sets, "delete %s ip %s %s\n", kind_word[o->kind], d->table, o->name);
+		sb_addf(&d->del_sets, "delete %s ip %s %s\n", np_kind_word[o->kind], d->table, o->name);
 }
 
-static bool same_rules(const struct obj *a, const struct obj *b)
+bool np_same_rules(const struct np_obj *a, const struct np_obj *b)
 {
 	if (a->items.n != b->items.n)
 		return false;
@@ -264,12 +247,12 @@ static bool same_rules(const struct obj *a, const struct obj *b)
 }
 
 /* Elements of a (old) and b (new), both sorted by key. */
-static void diff_elements(struct arena *ar, struct out *d, const struct obj *a, const struct obj *b)
+static void diff_elements(struct arena *ar, struct np_dout *d, const struct np_obj *a, const struct np_obj *b)
 {
 	NP_VEC(const char *) del = { NULL, 0, 0 }, add = { NULL, 0, 0 };
 	size_t i = 0, j = 0;
 	while (i < a->items.n || j < b->items.n) {
-		int r = i == a->items.n ? 1 : j == b->items.n ? -1 : cmp_key(a->items.v[i], b->items.v[j]);
+		int r = i == a->items.n ? 1 : j == b->items.n ? -1 : np_cmp_key(a->items.v[i], b->items.v[j]);
 		if (r < 0)
 			*(const char **)NP_PUSH(ar, del) = a->items.v[i++];
 		else if (r > 0)
@@ -283,41 +266,41 @@ static void diff_elements(struct arena *ar, struct out *d, const struct obj *a, 
 			j++;
 		}
 	}
-	elements_cmd(&d->del_elems, "delete", d->table, a, del.v, del.n, a->kind == K_MAP);
-	elements_cmd(&d->add_elems, "add", d->table, b, add.v, add.n, false);
+	np_elements_cmd(&d->del_elems, "delete", d->table, a, del.v, del.n, a->kind == NP_K_MAP);
+	np_elements_cmd(&d->add_elems, "add", d->table, b, add.v, add.n, false);
 }
 
 /* 0: the delta is in d; 1: it cannot be expressed (the caller uses the whole table). */
-static int diff(struct arena *ar, struct out *d, const struct table *a, const struct table *b)
+static int diff(struct arena *ar, struct np_dout *d, const struct np_table *a, const struct np_table *b)
 {
 	size_t i = 0, j = 0;
 	if (strcmp(a->name, b->name))
 		return 1;
 	while (i < a->objs.n || j < b->objs.n) {
-		const struct obj *x = i < a->objs.n ? &a->objs.v[i] : NULL;
-		const struct obj *y = j < b->objs.n ? &b->objs.v[j] : NULL;
-		int r = !x ? 1 : !y ? -1 : cmp_obj(x, y);
+		const struct np_obj *x = i < a->objs.n ? &a->objs.v[i] : NULL;
+		const struct np_obj *y = j < b->objs.n ? &b->objs.v[j] : NULL;
+		int r = !x ? 1 : !y ? -1 : np_cmp_obj(x, y);
 		if (r < 0) {
-			if (x->kind == K_CHAIN && *x->head_text)
+			if (x->kind == NP_K_CHAIN && *x->head_text)
 				return 1;        /* a base chain */
 			removed_obj(d, x);
 			i++;
 			continue;
 		}
 		if (r > 0) {
-			if (y->kind == K_CHAIN && *y->head_text)
+			if (y->kind == NP_K_CHAIN && *y->head_text)
 				return 1;
-			new_obj(d, y);
+			np_new_obj(d, y);
 			j++;
 			continue;
 		}
 		if (x->kind != y->kind || strcmp(x->head_text, y->head_text))
 			return 1;        /* a set became a map, a declaration or hook changed */
-		if (x->kind != K_CHAIN)
+		if (x->kind != NP_K_CHAIN)
 			diff_elements(ar, d, x, y);
-		else if (!same_rules(x, y)) {
+		else if (!np_same_rules(x, y)) {
 			sb_addf(&d->rules, "flush chain ip %s %s\n", d->table, y->name);
-			chain_rules(d, y);
+			np_chain_rules(d, y);
 		}
 		i++;
 		j++;
@@ -325,28 +308,93 @@ static int diff(struct arena *ar, struct out *d, const struct table *a, const st
 	return 0;
 }
 
-/* Records the objects the delta touches: "chain NAME" or "set NAME" (maps too). */
-static void touched(struct strvec *t, const struct table *a, const struct table *b)
+/* The keys whose elements differ between a (old) and b (new), both sorted by key
+ * (a verdict or value changed: the key once); stops past `max`. */
+static size_t changed_keys(const struct np_obj *a, const struct np_obj *b, const char **keys, size_t max)
 {
-	size_t i = 0, j = 0;
-	while (t && (i < a->objs.n || j < b->objs.n)) {
-		const struct obj *x = i < a->objs.n ? &a->objs.v[i] : NULL;
-		const struct obj *y = j < b->objs.n ? &b->objs.v[j] : NULL;
-		int r = !x ? 1 : !y ? -1 : cmp_obj(x, y);
-		const struct obj *o = r <= 0 ? x : y;
-		bool changed = r != 0;
-		if (!r && o->kind == K_CHAIN)
-			changed = !same_rules(x, y);
-		else if (!r) {
-			changed = x->items.n != y->items.n;
-			for (size_t k = 0; !changed && k < x->items.n; k++)
-				changed = strcmp(x->items.v[k], y->items.v[k]) != 0;
+	size_t i = 0, j = 0, n = 0;
+	while (n <= max && (i < a->items.n || j < b->items.n)) {
+		int r = i == a->items.n ? 1 : j == b->items.n ? -1 : np_cmp_key(a->items.v[i], b->items.v[j]);
+		const char *e = r <= 0 ? a->items.v[i] : b->items.v[j];
+		if (r || strcmp(a->items.v[i], b->items.v[j])) {
+			if (n < max)
+				keys[n] = e;
+			n++;
 		}
-		if (changed)
-			strvec_pushf(t, "%s %s", o->kind == K_CHAIN ? "chain" : "set", o->name);
 		i += r <= 0;
 		j += r >= 0;
 	}
+	return n;
+}
+
+void np_touch(struct strvec *t, const struct np_obj *o, const char *const *keys, size_t n)
+{
+	if (o->kind == NP_K_CHAIN)
+		strvec_pushf(t, "chain %s", o->name);
+	else if (!keys || n > NP_TOUCH_ELEMENTS)
+		strvec_pushf(t, "set %s", o->name);
+	for (size_t k = 0; keys && n <= NP_TOUCH_ELEMENTS && k < n; k++)
+		strvec_pushf(t, "element %s %.*s", o->name, (int)(np_map_key_end(keys[k]) - keys[k]), keys[k]);
+}
+
+/* Records what the delta touches (netpol.h): objects, or a few elements of a set. */
+static void touched(struct strvec *t, const struct np_table *a, const struct np_table *b)
+{
+	const char *keys[NP_TOUCH_ELEMENTS];
+	size_t i = 0, j = 0;
+	while (t && (i < a->objs.n || j < b->objs.n)) {
+		const struct np_obj *x = i < a->objs.n ? &a->objs.v[i] : NULL;
+		const struct np_obj *y = j < b->objs.n ? &b->objs.v[j] : NULL;
+		int r = !x ? 1 : !y ? -1 : np_cmp_obj(x, y);
+		if (r)
+			np_touch(t, r < 0 ? x : y, NULL, 0);
+		else if (x->kind == NP_K_CHAIN) {
+			if (!np_same_rules(x, y))
+				np_touch(t, x, NULL, 0);
+		} else {
+			size_t n = changed_keys(x, y, keys, NP_TOUCH_ELEMENTS);
+			if (n)
+				np_touch(t, x, keys, n);
+		}
+		i += r <= 0;
+		j += r >= 0;
+	}
+}
+
+#define DOUT_PARTS(d) { &(d)->decl, &(d)->chains, &(d)->rules, &(d)->del_elems, &(d)->add_elems, \
+			&(d)->del_chains, &(d)->del_sets }
+
+void np_dout_init(struct np_dout *d, const char *table)
+{
+	memset(d, 0, sizeof(*d));
+	d->table = table;
+	struct sbuf *parts[] = DOUT_PARTS(d);
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		sb_init(parts[i]);
+}
+
+size_t np_dout_len(struct np_dout *d)
+{
+	struct sbuf *parts[] = DOUT_PARTS(d);
+	size_t len = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		len += parts[i]->len;
+	return len;
+}
+
+void np_dout_write(struct np_dout *d, struct sbuf *out)
+{
+	struct sbuf *parts[] = DOUT_PARTS(d);
+	sb_addf(out, "# gitops: the change to table ip %s, one transaction\n", d->table);
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		sb_add(out, parts[i]->buf, parts[i]->len);
+}
+
+void np_dout_release(struct np_dout *d)
+{
+	struct sbuf *parts[] = DOUT_PARTS(d);
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
+		sb_release(parts[i]);
 }
 
 int netpol_script_delta(const char *old_script, const char *new_script, struct sbuf *out,
@@ -355,32 +403,23 @@ int netpol_script_delta(const char *old_script, const char *new_script, struct s
 	struct arena ar;
 	arena_init(&ar, 0);
 	char *ta = arena_strdup(&ar, old_script), *tb = arena_strdup(&ar, new_script);
-	struct table told, tnew;
-	struct out d;
-	memset(&d, 0, sizeof(d));
-	struct sbuf *parts[] = { &d.decl, &d.chains, &d.rules, &d.del_elems, &d.add_elems,
-				 &d.del_chains, &d.del_sets };
-	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
-		sb_init(parts[i]);
+	struct np_table told, tnew;
+	struct np_dout d;
+	np_dout_init(&d, NULL);
 	int r = 1;
-	if (ta && tb && read_table(&ar, ta, &told) == 0 && read_table(&ar, tb, &tnew) == 0) {
+	if (ta && tb && np_read_table(&ar, ta, &told) == 0 && np_read_table(&ar, tb, &tnew) == 0) {
 		d.table = tnew.name;
 		r = diff(&ar, &d, &told, &tnew);
 	}
-	size_t len = 0, new_len = strlen(new_script);
-	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
-		len += parts[i]->len;
+	size_t len = np_dout_len(&d), new_len = strlen(new_script);
 	if (r == 0 && len > new_len)
 		r = 1;                       /* a delta larger than the table: load the table */
 	if (r == 0 && len) {
-		sb_addf(out, "# gitops: the change to table ip %s, one transaction\n", d.table);
-		for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
-			sb_add(out, parts[i]->buf, parts[i]->len);
+		np_dout_write(&d, out);
 		touched(ret_touched, &told, &tnew);
 	} else if (r == 1)
 		sb_add(out, new_script, new_len);
-	for (size_t i = 0; i < ARRAY_SIZE(parts); i++)
-		sb_release(parts[i]);
+	np_dout_release(&d);
 	arena_release(&ar);
 	return r;
 }

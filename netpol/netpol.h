@@ -164,11 +164,32 @@ int netpol_compile_delta(const json_t *old_input, const json_t *new_input,
  * loaded last compiles only the new input (what the node does, runtime/network.c).
  * Returns 0 (the delta, or nothing, appended to `out`) or 1 (new_script appended
  * whole: old_script is not netpol_compile() output, the change has no delta, or the
- * delta would be larger); never fails. With 0 and ret_touched non-NULL, it gets the
- * objects the delta changes (created, deleted, rules or elements changed), each
- * "chain NAME" or "set NAME" (maps included): sets and maps by name, then chains. */
+ * delta would be larger); never fails. With 0 and ret_touched non-NULL, it gets what
+ * the delta changes, in the order of the table (sets and maps by name, then chains):
+ * "chain NAME" (created, deleted or its rules changed), "set NAME" (a set or map
+ * created or deleted, or more than 64 of its elements changed), else "element NAME
+ * KEY" for each key whose element was added, deleted or given another value (KEY as
+ * the script writes it, e.g. "10.96.0.1 . tcp . 80"). */
 int netpol_script_delta(const char *old_script, const char *new_script, struct sbuf *out,
 			struct strvec *ret_touched);
+
+/* The change of a few Services, without compiling the others (netpol/partial.c):
+ * `loaded` is the whole script the table has (netpol_compile()'s, or this function's
+ * ret_loaded since); old_part and new_part are inputs with the same settings as the
+ * whole one and only these Services (the same ones in both: as loaded, and as they are
+ * now), and the pods their named targetPorts need; no policies (a partial input
+ * changes Services only). The caller promises that every Service of the whole input
+ * that has an endpoint at any pod IP whose endpoints changed is in both (a pod shared
+ * by Services gets one hairpin element), and that nothing else changed.
+ * Returns 0: the delta appended to `out` (nothing when the tables are equal), the
+ * loaded text with it applied to ret_loaded (the base of the next delta; objects no
+ * longer used are kept until a whole compile's delta removes them), and what it
+ * touches to ret_touched (as netpol_script_delta); 1: nothing appended, the change
+ * needs the whole input compiled (loaded is not a compiled table, a shared object
+ * differs, a key is claimed by another Service…); -1: new_part does not compile. */
+int netpol_partial_delta(const char *loaded, const json_t *old_part, const json_t *new_part,
+			 struct sbuf *out, struct sbuf *ret_loaded, struct strvec *ret_touched,
+			 struct gerr **err);
 
 #ifdef NETPOL_INTERNAL
 /* ---- internal to the netpol sources, not part of the public surface ------------------ */
@@ -240,6 +261,44 @@ struct np_ctx {
 	struct np_selection **selections;  /* policy.c: pods per peer, remembered */
 	size_t seq;
 };
+
+/* delta.c: a compiled table read back (the layout emit() writes), and a delta written */
+enum np_kind { NP_K_SET, NP_K_MAP, NP_K_CHAIN };
+extern const char *const np_kind_word[];   /* "set", "map", "chain" */
+struct np_obj {
+	enum np_kind kind;
+	const char *name;
+	const char *head_text;       /* "type …; flags …;", a base chain's hook line, or "" */
+	NP_VEC(const char *) items;  /* elements (sets, maps: sorted by key) or rules (in order) */
+};
+struct np_table {
+	const char *name;
+	NP_VEC(struct np_obj) objs;  /* sorted: sets and maps by name, then chains by name */
+};
+/* Parses `text` (modified in place, items point into it); -1: not emit()'s layout. */
+int np_read_table(struct arena *ar, char *text, struct np_table *t);
+const char *np_map_key_end(const char *e);           /* the end of an element's key */
+int np_cmp_key(const char *a, const char *b);        /* elements by key */
+int np_cmp_obj(const void *a, const void *b);        /* the order of np_table.objs */
+bool np_same_rules(const struct np_obj *a, const struct np_obj *b);
+/* The transaction's parts, written in this order by np_dout_write. */
+struct np_dout {
+	const char *table;
+	struct sbuf decl, chains, rules, del_elems, add_elems, del_chains, del_sets;
+};
+void np_dout_init(struct np_dout *d, const char *table);
+size_t np_dout_len(struct np_dout *d);
+void np_dout_write(struct np_dout *d, struct sbuf *out);
+void np_dout_release(struct np_dout *d);
+/* "VERB element ip TABLE NAME { … }" of items[0..n) (their keys only when keys_only) */
+void np_elements_cmd(struct sbuf *o, const char *verb, const char *table, const struct np_obj *s,
+		     const char *const *items, size_t n, bool keys_only);
+void np_chain_rules(struct np_dout *d, const struct np_obj *c);   /* "add rule" of each */
+void np_new_obj(struct np_dout *d, const struct np_obj *o);       /* declared and filled */
+/* Names o as touched (netpol.h): "chain N"; "set N"; or with keys (n of them, the
+ * elements that change), "element N KEY" each when n <= NP_TOUCH_ELEMENTS. */
+#define NP_TOUCH_ELEMENTS 64
+void np_touch(struct strvec *t, const struct np_obj *o, const char *const *keys, size_t n);
 
 /* compile.c: shared helpers */
 int np_fail(struct np_ctx *c, const char *fmt, ...) PRINTF_LIKE(2, 3);

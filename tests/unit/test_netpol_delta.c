@@ -249,6 +249,19 @@ static void changed_objects(const char *ca, const char *cb, struct strvec *ret)
 	strvec_clear(&chains);
 }
 
+/* What `touched` names, as objects: "element SET KEY" counts as "set SET", once. */
+static void touched_objects(const struct strvec *touched, struct strvec *ret)
+{
+	for (size_t i = 0; i < touched->n; i++) {
+		const char *t = touched->v[i];
+		char *o = str_has_prefix(t, "element ") ? xasprintf("set %.*s", (int)strcspn(t + 8, " "), t + 8)
+							: xstrdup(t);
+		if (!ret->n || strcmp(ret->v[ret->n - 1], o))
+			strvec_push(ret, o);
+		free(o);
+	}
+}
+
 static char *joined(const struct strvec *v)
 {
 	struct sbuf sb = SBUF_INIT;
@@ -290,7 +303,10 @@ static int check_pair(const char *what, const json_t *a, const json_t *b)
 			struct strvec changed = STRVEC_INIT;
 			char *cb = canonical(before);
 			changed_objects(cb, cw, &changed);
-			char *t = joined(&touched), *c = joined(&changed);
+			struct strvec objs = STRVEC_INIT;
+			touched_objects(&touched, &objs);
+			char *t = joined(&objs), *c = joined(&changed);
+			strvec_clear(&objs);
 			if (strcmp(t, c)) {
 				fprintf(stderr, "%s: the delta names\n%s-- the listing changed in\n%s", what, t, c);
 				fail();
@@ -526,9 +542,10 @@ static void test_contract(void **state)
 	assert_string_equal(sd.buf, fbb);
 	sb_reset(&sd);
 	assert_int_equal(netpol_script_delta(fa, fbb, &sd, &touched), 0);
+	/* a few elements are named each, so that only they are read back */
 	assert_int_equal(touched.n, 4);
-	assert_string_equal(touched.v[0], "set endpoints-tcp");
-	assert_string_equal(touched.v[1], "set service-ips");
+	assert_string_equal(touched.v[0], "element endpoints-tcp 10.96.0.1 . 80 . 2");
+	assert_string_equal(touched.v[1], "element service-ips 10.96.0.1 . tcp . 80");
 	assert_string_equal(touched.v[2], "chain lb-tcp-3");
 	assert_true(str_has_prefix(touched.v[3], "chain svc-"));
 	assert_non_null(strstr(sd.buf, touched.v[3] + 6));
@@ -547,6 +564,191 @@ static void test_contract(void **state)
 	json_decref(b);
 	json_decref(c);
 	json_decref(bad);
+}
+
+/* ---- netpol_partial_delta ------------------------------------------------------------ */
+
+static bool has_endpoint(const json_t *svc, const char *ip)
+{
+	size_t k;
+	json_t *e;
+	json_array_foreach(json_object_get(svc, "endpoints"), k, e)
+		if (!strcmp(json_string_value(json_object_get(e, "ip")) ?: "", ip))
+			return true;
+	return false;
+}
+
+/* `in` as the node gives it to netpol_partial_delta: no policies or namespaces, and
+ * only the Services that have an endpoint at `ip` in `in` or in `other`. */
+static json_t *part_of(const json_t *in, const json_t *other, const char *ip)
+{
+	json_t *p = json_deep_copy(in), *svcs = json_object_get(p, "services");
+	json_object_del(p, "policies");
+	json_object_del(p, "namespaces");
+	for (size_t i = 0; i < json_array_size(svcs);) {
+		json_t *sv = json_array_get(svcs, i);
+		bool keep = has_endpoint(sv, ip);
+		size_t k;
+		json_t *o;
+		json_array_foreach(json_object_get(other, "services"), k, o)
+			keep |= !strcmp(json_string_value(json_object_get(o, "name")),
+					json_string_value(json_object_get(sv, "name"))) &&
+				!strcmp(json_string_value(json_object_get(o, "namespace")),
+					json_string_value(json_object_get(sv, "namespace"))) &&
+				has_endpoint(o, ip);
+		if (keep)
+			i++;
+		else
+			json_array_remove(svcs, i);
+	}
+	return p;
+}
+
+static size_t count(const char *text, const char *what)
+{
+	size_t n = 0;
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+/* The change of the endpoint at `ip` from a to b, made partially onto full(a): it
+ * must leave nothing for the whole compile's delta to do but remove objects no longer
+ * used, and (with a kernel) give full(b)'s table once that is done, touching exactly
+ * the objects whose listing changes. */
+static void check_partial(const char *what, const json_t *a, const json_t *b, const char *ip)
+{
+	json_t *pa = part_of(a, b, ip), *pb = part_of(b, a, ip);
+	char *fa = full(a), *fb = full(b);
+	struct sbuf d = SBUF_INIT, after = SBUF_INIT, rest = SBUF_INIT;
+	struct strvec touched = STRVEC_INIT;
+	struct gerr *err = NULL;
+	int r = netpol_partial_delta(fa, pa, pb, &d, &after, &touched, &err);
+	if (r != 0)
+		fail_msg("%s: netpol_partial_delta returned %d%s%s", what, r, err ? ": " : "", err ? err->msg : "");
+	assert_int_equal(netpol_script_delta(after.buf, fb, &rest, NULL), 0);
+	if (count(rest.buf, "\nadd ") || count(rest.buf, "element ") ||
+	    count(rest.buf, "flush chain") != count(rest.buf, "delete chain"))
+		fail_msg("%s: after the partial delta\n%s\nthe whole compile still has to do\n%s", what, d.buf, rest.buf);
+	if (kernel) {
+		apply("full(old)", fa);
+		char *before = canonical(list_table());
+		if (d.len)
+			apply("partial", d.buf);
+		char *got = canonical(list_table());
+		if (rest.len)
+			apply("the rest", rest.buf);
+		char *cleaned = canonical(list_table());
+		apply("full(new)", fb);
+		char *want = canonical(list_table());
+		if (strcmp(want, cleaned)) {
+			report_diff(what, want, cleaned);
+			fprintf(stderr, "--- partial delta:\n%s--- the rest:\n%s", d.buf, rest.buf);
+			fail();
+		}
+		struct strvec changed = STRVEC_INIT, objs = STRVEC_INIT;
+		changed_objects(before, got, &changed);
+		touched_objects(&touched, &objs);
+		char *t = joined(&objs), *c = joined(&changed);
+		if (strcmp(t, c))
+			fail_msg("%s: the partial delta names\n%s-- the listing changed in\n%s", what, t, c);
+		free(t);
+		free(c);
+		strvec_clear(&objs);
+		strvec_clear(&changed);
+		free(before);
+		free(got);
+		free(cleaned);
+		free(want);
+	}
+	gerr_free(err);
+	strvec_clear(&touched);
+	sb_release(&d);
+	sb_release(&after);
+	sb_release(&rest);
+	free(fa);
+	free(fb);
+	json_decref(pa);
+	json_decref(pb);
+}
+
+/* For every endpoint of every Service of `in`: readiness flipped, the endpoint
+ * removed, and a new one on the other side of the node added next to it. */
+static void partial_changes(const char *name, const json_t *in)
+{
+	size_t i, k;
+	json_t *sv, *e;
+	json_array_foreach(json_object_get(in, "services"), i, sv) {
+		json_array_foreach(json_object_get(sv, "endpoints"), k, e) {
+			const char *ip = json_string_value(json_object_get(e, "ip"));
+			if (!ip)
+				continue;
+			json_t *b = json_deep_copy(in);
+			json_t *be = json_array_get(json_object_get(json_array_get(json_object_get(b, "services"), i),
+								    "endpoints"), k);
+			json_object_set_new(be, "ready", json_boolean(!json_is_false(json_object_get(e, "ready")) ? false : true));
+			char *what = xasprintf("%s: %s ready flipped", name, ip);
+			check_partial(what, in, b, ip);
+			check_partial(what, b, in, ip);
+			free(what);
+			json_array_remove(json_object_get(json_array_get(json_object_get(b, "services"), i), "endpoints"), k);
+			what = xasprintf("%s: %s removed", name, ip);
+			check_partial(what, in, b, ip);
+			check_partial(what, b, in, ip);
+			free(what);
+			json_decref(b);
+			b = json_deep_copy(in);
+			json_t *ne = json_deep_copy(e);
+			char *nip = xasprintf("10.244.9.%zu", 10 * i + k + 1);
+			json_object_set_new(ne, "ip", json_string(nip));
+			json_object_set_new(ne, "local", json_boolean(!json_is_true(json_object_get(e, "local"))));
+			json_array_append_new(json_object_get(json_array_get(json_object_get(b, "services"), i), "endpoints"), ne);
+			what = xasprintf("%s: %s added", name, nip);
+			check_partial(what, in, b, nip);
+			check_partial(what, b, in, nip);
+			free(what);
+			free(nip);
+			json_decref(b);
+		}
+	}
+}
+
+static void test_partial(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(goldens); i++) {
+		json_t *a = golden(goldens[i]);
+		partial_changes(goldens[i], a);
+		json_decref(a);
+	}
+	json_t *a = base(NULL);
+	partial_changes("base", a);
+	size_t i;
+	json_t *sv;
+	json_array_foreach(json_object_get(a, "services"), i, sv) {  /* ClusterIP only: elements */
+		json_object_set_new(sv, "type", json_string("ClusterIP"));
+		json_object_del(json_array_get(json_object_get(sv, "ports"), 0), "nodePort");
+	}
+	partial_changes("clusterip", a);
+	/* what it cannot do: a text it did not compile; another Service's key */
+	json_t *b = json_deep_copy(a), *pa = part_of(a, a, "10.244.0.10"), *pb = json_deep_copy(pa);
+	struct sbuf d = SBUF_INIT, after = SBUF_INIT;
+	assert_int_equal(netpol_partial_delta("table ip gitops {\n\tbogus\n}\n", pa, pb, &d, &after, NULL, NULL), 1);
+	json_array_remove(json_object_get(pa, "services"), 2);     /* "one" only */
+	json_array_remove(json_object_get(pa, "services"), 1);
+	json_decref(pb);
+	pb = json_deep_copy(pa);
+	json_t *clash = json_deep_copy(json_array_get(json_object_get(a, "services"), 1));
+	json_object_set_new(clash, "name", json_string("clash"));    /* "two"'s ClusterIP */
+	json_array_remove(json_object_get(clash, "endpoints"), 0);
+	json_array_append_new(json_object_get(pb, "services"), clash);
+	char *fa = full(a);
+	assert_int_equal(netpol_partial_delta(fa, pa, pb, &d, &after, NULL, NULL), 1);
+	assert_int_equal(d.len + after.len, 0);
+	free(fa);
+	json_decref(a);
+	json_decref(b);
+	json_decref(pa);
+	json_decref(pb);
 }
 
 static int setup(void **state)
@@ -570,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_contract),
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_goldens),
+		cmocka_unit_test(test_partial),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
