@@ -182,8 +182,8 @@ int netpol_script_delta(const char *old_script, const char *new_script, struct s
  * that has an endpoint at any pod IP whose endpoints changed is in both (a pod shared
  * by Services gets one hairpin element), and that nothing else changed.
  * Returns 0: the delta appended to `out` (nothing when the tables are equal), the
- * loaded text with it applied to ret_loaded (the base of the next delta; objects no
- * longer used are kept until a whole compile's delta removes them), and what it
+ * loaded text with it applied to ret_loaded (the base of the next delta: the table
+ * a whole compile of the new input gives, in another order), and what it
  * touches to ret_touched (as netpol_script_delta); 1: nothing appended, the change
  * needs the whole input compiled (loaded is not a compiled table, a shared object
  * differs, a key is claimed by another Service…); -1: new_part does not compile. */

@@ -13,9 +13,10 @@
  *     lb-tcp-3 another Service uses, a protocol's endpoints map) is not created again;
  *     a chain must be the same, a set or map declared alike, else the caller compiles
  *     everything;
- *   - an object the partial table no longer has is kept (its elements of these
- *     Services are deleted): someone else may use it, and the next whole compile's
- *     delta removes it when nobody does;
+ *   - an object the partial table no longer has loses these Services' elements, and
+ *     goes when nothing in the loaded table names it any more (no "goto", "jump" or
+ *     "@" of it, no element of another Service's left), as it would from a whole
+ *     compile;
  *   - an element deleted must be in the loaded text exactly as the old partial table
  *     has it, an element added must not be there (another Service claiming the key).
  * The loaded text gets the same changes (ret_loaded), in emit()'s layout as far as
@@ -211,17 +212,61 @@ static int changed_chain(struct part *p, const struct np_obj *y)
 	return 0;
 }
 
+/* Whether anything in t but o's own block names o: "goto N", "jump N" or "@N". */
+static bool referenced(const struct sbuf *t, const struct np_obj *o, size_t bs, size_t be)
+{
+	static const char *const how[] = { "goto ", "jump ", "@" };
+	size_t n = strlen(o->name);
+	for (size_t k = o->kind == NP_K_CHAIN ? 0 : 2; k < (o->kind == NP_K_CHAIN ? 2 : 3); k++) {
+		size_t hl = strlen(how[k]);
+		for (const char *q = t->buf; (q = memmem(q, t->len - (size_t)(q - t->buf), o->name, n)); q += n) {
+			size_t at = (size_t)(q - t->buf);
+			char after = q[n];
+			if (at >= hl && !memcmp(q - hl, how[k], hl) && (at < bs || at >= be) &&
+			    (after == '\n' || after == ' ' || after == ',' || after == '}' || after == '\0'))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* x, gone from the partial table (its elements of these Services deleted), goes from
+ * the table too when nothing names it any more: what the whole compile would leave. */
+static bool unused(struct part *p, const struct np_obj *x)
+{
+	size_t bs, be;
+	if (!find_block(p->t, x->kind, x->name, &bs, &be) || referenced(p->t, x, bs, be))
+		return false;
+	if (x->kind == NP_K_SET || x->kind == NP_K_MAP) {
+		const char *el = memmem(p->t->buf + bs, be - bs, "elements = {", 12), *q = el ? el + 12 : NULL;
+		while (q && (*q == ' ' || *q == '\n' || *q == '\t'))
+			q++;
+		if (q && *q != '}')
+			return false;        /* another Service's elements */
+	}
+	splice(p->t, bs, be - bs, "", 0);
+	if (x->kind == NP_K_CHAIN)
+		sb_addf(&p->d->del_chains, "flush chain ip %s %s\ndelete chain ip %s %s\n", p->d->table, x->name,
+			p->d->table, x->name);
+	else
+		sb_addf(&p->d->del_sets, "delete %s ip %s %s\n", np_kind_word[x->kind], p->d->table, x->name);
+	np_touch(p->touched, x, NULL, 0);
+	return true;
+}
+
 static int walk(struct part *p, const struct np_table *a, const struct np_table *b)
 {
 	size_t i = 0, j = 0;
 	int r = 0;
+	NP_VEC(const struct np_obj *) gone = { NULL, 0, 0 };
 	while (!r && (i < a->objs.n || j < b->objs.n)) {
 		const struct np_obj *x = i < a->objs.n ? &a->objs.v[i] : NULL;
 		const struct np_obj *y = j < b->objs.n ? &b->objs.v[j] : NULL;
 		int c = !x ? 1 : !y ? -1 : np_cmp_obj(x, y);
-		if (c < 0)
-			r = x->kind == NP_K_CHAIN ? 0 : elements(p, x, NULL);   /* kept (above) */
-		else if (c > 0)
+		if (c < 0) {
+			r = x->kind == NP_K_CHAIN ? 0 : elements(p, x, NULL);
+			*(const struct np_obj **)NP_PUSH(p->ar, gone) = x;
+		} else if (c > 0)
 			r = added(p, y);
 		else if (x->kind != y->kind || strcmp(x->head_text, y->head_text))
 			r = 1;
@@ -231,6 +276,14 @@ static int walk(struct part *p, const struct np_table *a, const struct np_table 
 			r = changed_chain(p, y);
 		i += c <= 0;
 		j += c >= 0;
+	}
+	for (bool again = !r; again;) {   /* until a pass frees nothing: chains name chains and sets */
+		again = false;
+		for (size_t k = 0; k < gone.n; k++)
+			if (gone.v[k] && unused(p, gone.v[k])) {
+				gone.v[k] = NULL;
+				again = true;
+			}
 	}
 	return r;
 }

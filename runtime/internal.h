@@ -233,9 +233,15 @@ void network_check_drift(const struct node_paths *p);
 
 /* nft_table.c: nf_tables over netlink, read only. The ruleset generation id of this
  * network namespace; a digest (4 x 64-bit lanes, an order-free sum of per-object
- * hashes) of table FAMILY TABLE, or of only the objects named in `touched`
- * ("chain NAME", "set NAME"... as netpol_script_delta reports them); and the lanes as
- * 64 hex digits and back. */
+ * hashes) of table FAMILY TABLE, or of only the objects named in `touched` that
+ * exist, each counted once: "chain NAME" (with its rules), "set NAME" (a set or map,
+ * with its elements), "element SET KEY" (one element of set or map SET, KEY as
+ * netpol_compile writes it, the text before " : " in a map: "10.96.0.20 . tcp . 80",
+ * "10.96.0.20 . 80 . 1"; read alone, or within its whole set when SET is an interval
+ * set or a key does not fit its type, and not again when "set SET" is named too).
+ * When touched names every object a change made, created or deleted, digest(before)
+ * - digest(before, touched) + digest(after, touched) == digest(after). And the lanes
+ * as 64 hex digits and back. */
 int nft_genid(uint32_t *ret);
 int nft_table_digest(const char *family, const char *table, const struct strvec *touched,
 		     uint64_t ret_lane[4], bool *ret_present, struct gerr **err);

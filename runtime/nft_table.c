@@ -46,18 +46,19 @@ static void nl_close(struct nl *nl)
 	free(nl->buf);
 }
 
-/* One nf_tables request: `type` with string attributes {type, value} until a NULL
- * value (at most two names). */
+/* One nf_tables request: `type` with attributes {type, value} until a NULL value (at
+ * most three): a string, or for a NLA_F_NESTED type one attribute already laid out
+ * (its nla_len is the length). */
 struct nl_str {
 	uint16_t type;
-	const char *value;
+	const void *value;
 };
 
 static int nl_send(struct nl *nl, int type, bool dump, uint8_t family, const struct nl_str *attrs)
 {
 	union {
 		struct nlmsghdr nh;
-		char b[NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)) + 2 * NLA_ALIGN(NLA_HDRLEN + NL_NAME_MAX)];
+		char b[NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)) + 3 * NLA_ALIGN(NLA_HDRLEN + NL_NAME_MAX)];
 	} req;
 	memset(&req, 0, sizeof(req));
 	size_t len = NLMSG_HDRLEN;
@@ -65,8 +66,9 @@ static int nl_send(struct nl *nl, int type, bool dump, uint8_t family, const str
 	nf->nfgen_family = family;
 	nf->version = NFNETLINK_V0;
 	len += NLMSG_ALIGN(sizeof(*nf));
-	for (int i = 0; i < 2 && attrs && attrs[i].value; i++) {
-		size_t n = strlen(attrs[i].value) + 1;
+	for (int i = 0; i < 3 && attrs && attrs[i].value; i++) {
+		size_t n = attrs[i].type & NLA_F_NESTED ? ((const struct nlattr *)attrs[i].value)->nla_len
+							: strlen(attrs[i].value) + 1;
 		if (n > NL_NAME_MAX) {
 			errno = ENAMETOOLONG;
 			return -1;
@@ -185,13 +187,17 @@ static const char *msg_str(const struct nlmsghdr *nh, int type)
 	return (const char *)a + NLA_HDRLEN;
 }
 
-static uint32_t msg_u32(const struct nlmsghdr *nh, int type)
+static uint32_t nla_u32(const struct nlattr *a)
 {
-	const struct nlattr *a = msg_attr(nh, type);
 	uint32_t v = 0;
 	if (a && a->nla_len >= NLA_HDRLEN + 4)
 		memcpy(&v, (const char *)a + NLA_HDRLEN, 4);
 	return ntohl(v);
+}
+
+static uint32_t msg_u32(const struct nlmsghdr *nh, int type)
+{
+	return nla_u32(msg_attr(nh, type));
 }
 
 static void on_genid(const struct nlmsghdr *nh, void *arg)
@@ -223,7 +229,7 @@ int nft_genid(uint32_t *ret)
  * index there), each set or map, each element (with its set) — their netlink
  * attributes as the kernel dumps them, without what differs between equal tables
  * loaded in different ways (handles, reference counts, rule positions, counters,
- * element timeouts) and without the elements of dynamic or timeout sets (ClientIP
+ * element timeouts, a set's backend and number of elements) and without the elements of dynamic or timeout sets (ClientIP
  * affinity entries come and go from the packet path). Attributes are hashed whole
  * (header and payload, without padding). No table: all zero. Hex, 64 characters. */
 struct tdigest {
@@ -244,7 +250,11 @@ static const uint64_t skip_chain = BIT(NFTA_CHAIN_HANDLE) | BIT(NFTA_CHAIN_USE) 
 				   BIT(NFTA_CHAIN_PAD) | BIT(NFTA_CHAIN_ID);
 static const uint64_t skip_rule = BIT(NFTA_RULE_HANDLE) | BIT(NFTA_RULE_POSITION) | BIT(NFTA_RULE_PAD) |
 				  BIT(NFTA_RULE_ID) | BIT(NFTA_RULE_POSITION_ID);
-static const uint64_t skip_set = BIT(NFTA_SET_HANDLE) | BIT(NFTA_SET_PAD) | BIT(NFTA_SET_ID);
+/* NFTA_SET_TYPE and NFTA_SET_COUNT of kernels since 6.16 (not in older headers): the
+ * backend, and a count that elements change (the packet path too, in dynamic sets) */
+enum { SET_ATTR_TYPE = 19, SET_ATTR_COUNT = 20 };
+static const uint64_t skip_set = BIT(NFTA_SET_HANDLE) | BIT(NFTA_SET_PAD) | BIT(NFTA_SET_ID) | BIT(SET_ATTR_TYPE) |
+				 BIT(SET_ATTR_COUNT);
 static const uint64_t skip_elem = BIT(NFTA_SET_ELEM_TIMEOUT) | BIT(NFTA_SET_ELEM_EXPIRATION) |
 				  BIT(NFTA_SET_ELEM_PAD) | BIT(NFTA_SET_ELEM_EXPR) | BIT(NFTA_SET_ELEM_EXPRESSIONS);
 
@@ -379,30 +389,181 @@ static int dump_table(struct nl *nl, uint8_t fam, struct tdigest *d)
 	return dump_elements(nl, fam, d, 0);
 }
 
-/* Adds the objects `touched` names ("chain NAME", "set NAME") to d, those that exist. */
+/* Adds set `name` and its elements (those that count) to d; nothing when it is absent. */
+static int read_set(struct nl *nl, uint8_t fam, struct tdigest *d, const char *name)
+{
+	size_t sets = d->sets.n;
+	struct nl_str a[] = { { NFTA_SET_TABLE, d->table }, { NFTA_SET_NAME, name }, { 0, NULL } };
+	if (nl_send(nl, NFT_MSG_GETSET, false, fam, a) < 0 || nl_recv(nl, on_set, d) < 0)
+		return -1;
+	return dump_elements(nl, fam, d, sets);
+}
+
+/* A set's key as the kernel keeps it: flags, length, and nft's datatype of each
+ * field (NFTA_SET_KEY_TYPE, opaque to the kernel: 6 bits a field, the first
+ * highest). nft 1.0.6 gives the kernel the field lengths (NFTA_SET_DESC_CONCAT) of
+ * interval sets only, so the lengths come from the datatypes. */
+struct keylayout {
+	uint32_t flags, key_len, key_type;
+};
+
+enum { TYPE_INTEGER = 4, TYPE_IPADDR = 7, TYPE_IP6ADDR = 8, TYPE_INET_PROTOCOL = 12, TYPE_INET_SERVICE = 13,
+       TYPE_MARK = 19 };   /* nft's datatype ids (src/datatype.h) */
+
+static void on_layout(const struct nlmsghdr *nh, void *arg)
+{
+	*(struct keylayout *)arg = (struct keylayout){ msg_u32(nh, NFTA_SET_FLAGS), msg_u32(nh, NFTA_SET_KEY_LEN),
+						       msg_u32(nh, NFTA_SET_KEY_TYPE) };
+}
+
+/* The key as our compiler writes it ("10.96.0.20 . tcp . 80") in the set's layout:
+ * the fields of a concatenation each in whole 32-bit registers, zero padded;
+ * addresses and ports in network order, integers (numgen, mark: 32 bits in a
+ * concatenation) in host order. Its length, or 0 when the text does not fit. */
+static size_t key_encode(const struct keylayout *l, const char *text, uint8_t key[64])
+{
+	size_t off = 0, n = 0;
+	for (uint32_t t = l->key_type; t; t >>= 6)
+		n++;
+	memset(key, 0, 64);
+	for (size_t i = 0; i < n; i++) {
+		unsigned type = (l->key_type >> 6 * (n - 1 - i)) & 63;
+		const char *end = strstr(text, " . ");
+		size_t tl = end ? (size_t)(end - text) : strlen(text);
+		size_t len = type == TYPE_IPADDR ? 4 : type == TYPE_IP6ADDR ? 16 : type == TYPE_INET_PROTOCOL ? 1
+			   : type == TYPE_INET_SERVICE ? 2 : n == 1 ? l->key_len : 4;
+		size_t step = n > 1 ? (len + 3) & ~(size_t)3 : len;
+		char f[48];
+		int64_t v = -1;
+		if ((i + 1 < n) != (end != NULL) || tl >= sizeof(f) || off + step > 64)
+			return 0;
+		memcpy(f, text, tl);
+		f[tl] = '\0';
+		text = end ? end + 3 : text + tl;
+		uint8_t *p = key + off;
+		off += step;
+		if (type == TYPE_IPADDR || type == TYPE_IP6ADDR) {
+			if (inet_pton(type == TYPE_IPADDR ? AF_INET : AF_INET6, f, p) != 1)
+				return 0;
+			continue;
+		}
+		if (type == TYPE_INET_PROTOCOL)
+			v = !strcmp(f, "tcp") ? 6 : !strcmp(f, "udp") ? 17 : !strcmp(f, "sctp") ? 132 : -1;
+		else if (type != TYPE_INET_SERVICE && type != TYPE_INTEGER && type != TYPE_MARK)
+			return 0;
+		if ((len != 1 && len != 2 && len != 4) ||
+		    (v < 0 && parse_i64(f, 0, (int64_t)(UINT32_MAX >> (32 - 8 * len)), &v) < 0))
+			return 0;
+		if (type == TYPE_INET_SERVICE)
+			memcpy(p, &(uint16_t){ htons((uint16_t)v) }, 2);
+		else if (len == 4)
+			memcpy(p, &(uint32_t){ (uint32_t)v }, 4);
+		else if (len == 2)
+			memcpy(p, &(uint16_t){ (uint16_t)v }, 2);
+		else
+			*p = (uint8_t)v;
+	}
+	return n && off == l->key_len ? off : 0;
+}
+
+/* Adds the element of set d->set with this key as a dump of the set would. */
+static int read_element(struct nl *nl, uint8_t fam, struct tdigest *d, const uint8_t *key, size_t len)
+{
+	struct {
+		struct nlattr elem, key, value;
+		uint8_t v[64];
+	} e = { .v = { 0 } };   /* the padding of a short key is sent too */
+	e.value = (struct nlattr){ (uint16_t)(NLA_HDRLEN + len), NFTA_DATA_VALUE };
+	e.key = (struct nlattr){ (uint16_t)(NLA_HDRLEN + NLA_ALIGN(e.value.nla_len)), NLA_F_NESTED | NFTA_SET_ELEM_KEY };
+	e.elem = (struct nlattr){ (uint16_t)(NLA_HDRLEN + e.key.nla_len), NLA_F_NESTED | NFTA_LIST_ELEM };
+	memcpy(e.v, key, len);
+	struct nl_str a[] = { { NFTA_SET_ELEM_LIST_TABLE, d->table }, { NFTA_SET_ELEM_LIST_SET, d->set },
+			      { NLA_F_NESTED | NFTA_SET_ELEM_LIST_ELEMENTS, &e }, { 0, NULL } };
+	return nl_send(nl, NFT_MSG_GETSETELEM, false, fam, a) < 0 || nl_recv(nl, on_elems, d) < 0 ? -1 : 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool listed(const struct strvec *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (!strcmp(v->v[i], s))
+			return true;
+	return false;
+}
+
+/* Adds elements e[0..n) ("SET KEY", sorted, of one set: `set`, its name's length
+ * skip) to d, each once, each alone; or when the set is an interval set or a key
+ * does not fit it, the set whole (once: it joins `whole`). Nothing for a set that is
+ * absent, in `whole` already, or whose elements do not count. */
+static int read_elements(struct nl *nl, uint8_t fam, struct tdigest *d, const char *set, const char *const *e,
+			 size_t n, size_t skip, struct strvec *whole)
+{
+	struct nl_str a[] = { { NFTA_SET_TABLE, d->table }, { NFTA_SET_NAME, set }, { 0, NULL } };
+	struct keylayout l = { 0, 0, 0 };
+	uint8_t key[64];
+	if (listed(whole, set))
+		return 0;
+	if (nl_send(nl, NFT_MSG_GETSET, false, fam, a) < 0 || nl_recv(nl, on_layout, &l) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (l.flags & (NFT_SET_TIMEOUT | NFT_SET_EVAL))
+		return 0;
+	bool fit = !(l.flags & NFT_SET_INTERVAL);
+	for (size_t i = 0; fit && i < n; i++)
+		fit = key_encode(&l, e[i] + skip + !!e[i][skip], key) > 0;
+	if (!fit) {
+		strvec_push(whole, set);
+		return read_set(nl, fam, d, set) < 0 && errno != ENOENT ? -1 : 0;
+	}
+	d->set = set;
+	for (size_t i = 0; i < n; i++)
+		if ((!i || strcmp(e[i], e[i - 1])) &&
+		    read_element(nl, fam, d, key, key_encode(&l, e[i] + skip + !!e[i][skip], key)) < 0 && errno != ENOENT)
+			return -1;
+	return 0;
+}
+
+/* Adds the objects `touched` names to d, those that exist, each once: chains, sets
+ * whole, then elements by set (sorted, so the set is asked for its layout once). */
 static int dump_objects(struct nl *nl, uint8_t fam, struct tdigest *d, const struct strvec *touched)
 {
-	for (size_t i = 0; i < touched->n; i++) {
+	struct strvec whole = STRVEC_INIT;   /* the sets read whole */
+	const char **elems = xcalloc(touched->n + 1, sizeof(*elems));
+	size_t ne = 0;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < touched->n; i++) {
 		const char *o = touched->v[i];
-		bool chain = str_has_prefix(o, "chain ");
-		const char *name = o + (chain ? 6 : 4);
-		size_t sets = d->sets.n;
-		int r;
-		if (chain) {
-			struct nl_str a[] = { { NFTA_CHAIN_TABLE, d->table }, { NFTA_CHAIN_NAME, name }, { 0, NULL } };
-			struct nl_str b[] = { { NFTA_RULE_TABLE, d->table }, { NFTA_RULE_CHAIN, name }, { 0, NULL } };
+		if (str_has_prefix(o, "element ")) {
+			elems[ne++] = o + 8;
+		} else if (str_has_prefix(o, "chain ")) {
+			struct nl_str a[] = { { NFTA_CHAIN_TABLE, d->table }, { NFTA_CHAIN_NAME, o + 6 }, { 0, NULL } };
+			struct nl_str b[] = { { NFTA_RULE_TABLE, d->table }, { NFTA_RULE_CHAIN, o + 6 }, { 0, NULL } };
 			d->chain[0] = '\0';
 			r = nl_send(nl, NFT_MSG_GETCHAIN, false, fam, a) < 0 || nl_recv(nl, on_chain, d) < 0 ||
 			    nl_send(nl, NFT_MSG_GETRULE, true, fam, b) < 0 || nl_recv(nl, on_rule, d) < 0 ? -1 : 0;
-		} else {
-			struct nl_str a[] = { { NFTA_SET_TABLE, d->table }, { NFTA_SET_NAME, name }, { 0, NULL } };
-			r = nl_send(nl, NFT_MSG_GETSET, false, fam, a) < 0 || nl_recv(nl, on_set, d) < 0 ? -1
-			    : dump_elements(nl, fam, d, sets);
+		} else if (!listed(&whole, o + 4)) {
+			strvec_push(&whole, o + 4);
+			r = read_set(nl, fam, d, o + 4);
 		}
-		if (r < 0 && errno != ENOENT)
-			return -1;
+		if (r < 0 && errno == ENOENT)
+			r = 0;
 	}
-	return 0;
+	qsort(elems, ne, sizeof(*elems), cmp_str);
+	for (size_t i = 0, j; r == 0 && i < ne; i = j) {
+		size_t n = strcspn(elems[i], " ");
+		for (j = i + 1; j < ne && !strncmp(elems[j], elems[i], n) && (!elems[j][n] || elems[j][n] == ' '); j++)
+			;
+		char *set = xstrndup(elems[i], n);
+		r = read_elements(nl, fam, d, set, elems + i, j - i, n, &whole);
+		free(set);
+	}
+	d->set = NULL;
+	free(elems);
+	strvec_clear(&whole);
+	return r;
 }
 
 char *nft_lanes_hex(const uint64_t lane[4])

@@ -215,8 +215,10 @@ fetch() {
 	until_ok 10 has_endpoint "$ip1"
 	on node1 gitops node exec web1 -- rm /tmp/index.html
 	until_ok 15 no_endpoint "$ip1"
-	# the change went in as a delta
-	[ "$(status_py "[loads()[-1]['body'][k] for k in ('reason', 'delta')]")" = "['readiness', True]" ]
+	# the change went in as a delta, of web's rules alone (the index of the last whole
+	# compile: STATE/rules-index*)
+	[ "$(status_py "[loads()[-1]['body'].get(k) for k in ('reason', 'delta', 'partial')]")" = \
+	  "['readiness', True, True]" ]
 	[ "$(status_py "'fallback' in loads()[-1]['body']")" = False ]
 	run on node1 gitops node rules -o json
 	[ "$status" -eq 0 ]
@@ -236,7 +238,7 @@ fetch() {
 	# and back, as a delta again, and it serves
 	on node1 "gitops node exec web1 -- sh -c 'echo hello-from-web1 > /tmp/index.html'"
 	until_ok 15 has_endpoint "$ip1"
-	[ "$(status_py "loads()[-1]['body']['delta']")" = True ]
+	[ "$(status_py "[loads()[-1]['body'].get(k) for k in ('delta', 'partial')]")" = "[True, True]" ]
 	run on node1 gitops node rules
 	[ "$status" -eq 0 ]
 	seen=''
