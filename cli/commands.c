@@ -262,7 +262,7 @@ const struct cli_cmd cli_commands[] = {
 	},
 	{
 		.name = "node", .fn = cmd_node, .group = "Nodes",
-		.usage = "apply|status|check|logs|exec|rules [options]",
+		.usage = "apply|status|check|logs|exec|rules|refresh [options]",
 		.summary = "the node agent: converge this machine to a plan, report its state",
 		.help = "  apply   read a plan (JSON, docs/node-protocol.md) on stdin, converge, print the status\n"
 			"  status  every pod, its phase and containers; -o json adds capacity and, with\n"
@@ -273,8 +273,11 @@ const struct cli_cmd cli_commands[] = {
 			"  exec    POD [-c CONTAINER] [-t] -- COMMAND [ARG...]: run a command in a running\n"
 			"          container (runc exec), exiting with its status\n"
 			"  rules   the nftables table of Services and NetworkPolicy as loaded now (stdout),\n"
-			"          and whether it is what this node loaded last (stderr; exit 1 when not)",
-		.opts = node_opts, .pos = CC_WORDS, .pos_words = "apply status check logs exec rules",
+			"          and whether it is what this node loaded last (stderr; exit 1 when not)\n"
+			"  refresh load the rules again from this node's state, as a shim does when a\n"
+			"          container's readiness changes: only what changed (silent; -o json:\n"
+			"          STATE/rules.json after it)",
+		.opts = node_opts, .pos = CC_WORDS, .pos_words = "apply status check logs exec rules refresh",
 	},
 	{
 		.name = "shim", .fn = cmd_shim, .group = "Nodes", .hidden = true,

@@ -1,4 +1,4 @@
-/* node.c: `gitops node apply|status|check|logs|exec|rules` (the node agent, run over SSH by
+/* node.c: `gitops node apply|status|check|logs|exec|rules|refresh` (the node agent, run over SSH by
  * the controller or by hand) and the hidden `gitops shim`. */
 #include "cli/cli.h"
 
@@ -222,10 +222,27 @@ static int node_rules_cmd(struct cli_args *a)
 	return matches ? 0 : 1;
 }
 
+/* Silent when it worked; -o json: rules.json after it. */
+static int node_refresh_cmd(struct cli_args *a)
+{
+	if (a->argc != 1)
+		return cli_usage_error(a, "gitops node refresh takes no arguments");
+	struct gerr *err = NULL;
+	json_t *st = NULL;
+	struct node_opts o = opts_of(a);
+	if (node_refresh(&o, &st, &err) < 0)
+		return cli_fail(err);
+	const char *fmt = cli_str(a, "output");
+	if (fmt && !strcmp(fmt, "json"))
+		print_json(st);
+	json_decref(st);
+	return 0;
+}
+
 int cmd_node(struct cli_args *a)
 {
 	if (a->argc < 1)
-		return cli_usage_error(a, "name a subcommand: apply, status, check, logs, exec or rules");
+		return cli_usage_error(a, "name a subcommand: apply, status, check, logs, exec, rules or refresh");
 	const char *sub = a->argv[0];
 	if (!strcmp(sub, "apply"))
 		return node_apply_cmd(a);
@@ -239,7 +256,10 @@ int cmd_node(struct cli_args *a)
 		return node_exec_cmd(a);
 	if (!strcmp(sub, "rules"))
 		return node_rules_cmd(a);
-	return cli_usage_error(a, "unknown subcommand \"%s\": apply, status, check, logs, exec or rules", sub);
+	if (!strcmp(sub, "refresh"))
+		return node_refresh_cmd(a);
+	return cli_usage_error(a, "unknown subcommand \"%s\": apply, status, check, logs, exec, rules or refresh",
+			       sub);
 }
 
 int cmd_shim(struct cli_args *a)

@@ -232,7 +232,7 @@ _gitops() {
         if [[ "$cur" == -* ]]; then
             COMPREPLY=($(compgen -W "--help --state-dir --run-dir --runtime --output --since --cluster-hash --container --tail --follow --tty" -- "$cur"))
         else
-            COMPREPLY=($(compgen -W " apply status check logs exec rules" -- "$cur"))
+            COMPREPLY=($(compgen -W " apply status check logs exec rules refresh" -- "$cur"))
         fi
         ;;
     completion)

@@ -166,7 +166,7 @@ complete -c gitops -n '__fish_seen_subcommand_from node' -l container -s c -r -d
 complete -c gitops -n '__fish_seen_subcommand_from node' -l tail -r -d 'logs: the last N lines'
 complete -c gitops -n '__fish_seen_subcommand_from node' -l follow -s f -d 'logs: keep printing new lines'
 complete -c gitops -n '__fish_seen_subcommand_from node' -l tty -s t -d 'exec: allocate a terminal (runc exec -t)'
-complete -c gitops -n '__fish_seen_subcommand_from node' -a ' apply status check logs exec rules'
+complete -c gitops -n '__fish_seen_subcommand_from node' -a ' apply status check logs exec rules refresh'
 complete -c gitops -n '__fish_use_subcommand' -a completion -d 'print a shell completion script'
 complete -c gitops -n '__fish_seen_subcommand_from completion' -a ' bash zsh fish'
 complete -c gitops -n '__fish_use_subcommand' -a help -d 'show help for gitops or one command'

@@ -247,7 +247,7 @@ _gitops() {
             '-f[logs\: keep printing new lines]' \
             '--tty[exec\: allocate a terminal (runc exec -t)]' \
             '-t[exec\: allocate a terminal (runc exec -t)]' \
-            '*:arg:( apply status check logs exec rules)'
+            '*:arg:( apply status check logs exec rules refresh)'
         ;;
     completion)
         _arguments -s \

@@ -1077,3 +1077,15 @@ int node_rules(const struct node_opts *o, json_t **ret_report, struct gerr **err
 	node_paths_release(&p);
 	return r;
 }
+
+int node_refresh(const struct node_opts *o, json_t **ret_state, struct gerr **err)
+{
+	struct node_paths p;
+	if (node_paths_init(&p, o, err) < 0)
+		return -1;
+	int r = network_refresh(&p, NULL, "readiness", NULL, err);
+	if (r == 0 && ret_state)
+		*ret_state = rules_state(&p);
+	node_paths_release(&p);
+	return r;
+}

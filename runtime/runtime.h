@@ -65,6 +65,11 @@ int node_exec(const struct node_opts *o, const struct exec_opts *e, int *ret_sta
  * "loaded": STATE/rules.json (digest, listing digest, services, policies, time) or
  * null, "matches": bool}. Read only; fails when gitops-nft cannot list. */
 int node_rules(const struct node_opts *o, json_t **ret_report, struct gerr **err);
+/* gitops node refresh: load the rules again from this node's state, as a shim does
+ * when a container's readiness changes (only what changed; a readiness change of
+ * local pods compiles only their Services). *ret_state (optional): STATE/rules.json
+ * after it ({} when nothing was ever loaded). No network: nothing to do, 0. */
+int node_refresh(const struct node_opts *o, json_t **ret_state, struct gerr **err);
 
 /* `gitops shim`: supervise one container of a pod (never returns while it runs;
  * detaches from the caller). */
