@@ -159,6 +159,12 @@ fetch() {
 	before=$(status_py "len(loads())")
 	apply "$(full)"
 	on node1 gitops node status >/dev/null
+	# and neither does a refresh by hand, which says what is loaded
+	run on node1 gitops node refresh
+	[ "$status" -eq 0 ] && [ -z "$output" ]
+	run on node1 gitops node refresh -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["services"])')" = 1 ]
 	after=$(status_py "len(loads())")
 	[ "$before" = "$after" ]
 	run on node1 gitops node rules
