@@ -253,6 +253,54 @@ bool nft_hex_lanes(const char *hex, uint64_t lane[4]);
  * caller's wait loop) that never takes the caller down. */
 void network_refresh_spawn(const struct node_paths *p);
 
+/* ---- the rules' files among themselves (network*.c; nothing else calls these) ---- */
+/* network.c: STATE/NAME; the sha256 of data as hex. Caller frees. */
+char *net_state_file(const struct node_paths *p, const char *name);
+char *net_sha256_hex(const void *data, size_t len);
+/* network_fill.c: uid → {"ip", "ready", "hostNetwork"} of every pod this node has;
+ * network.json (changed in place) with the node's addresses, its pods' IPs and
+ * readiness, returning net_local_pods(). New references. */
+json_t *net_local_pods(const struct node_paths *p);
+json_t *network_fill(const struct node_paths *p, json_t *net);
+/* network_load.c: one refresh under the lock, and one change to load. */
+struct rules_refresh {
+	const struct node_paths *p;
+	struct journal *j;  /* NULL: open the journal per record */
+	json_t *st;         /* rules.json */
+};
+struct rules_load {
+	const json_t *net;          /* the filled network */
+	const struct sbuf *script;  /* its whole table */
+	const char *digest;         /* sha256 of the script */
+	const char *reason;         /* plan | readiness | drift */
+	bool partial;               /* made by rules_refresh_partial */
+};
+/* The network's nftables family and table ("ip gitops" unless it names others). */
+const char *net_family(const json_t *net);
+const char *net_table(const json_t *net);
+/* gitops-nft --list of the network's table. */
+int rules_nft_list(const json_t *net, struct sbuf *out, struct gerr **err);
+/* STATE/rules.json (an empty object when none), and saving it. */
+json_t *rules_state(const struct node_paths *p);
+void rules_save(const struct node_paths *p, const json_t *st);
+/* lastError and rules.failed, once per distinct message. */
+void rules_record_failure(struct rules_refresh *r, const char *reason, const struct gerr *e);
+/* tmp → rename without fsync, for files used only while a recorded digest matches. */
+void rules_save_nosync(const char *path, const char *buf, size_t len);
+/* STATE/rules.nft into old when it is what rules.json recorded: NULL, else why not. */
+const char *rules_script_last(struct rules_refresh *r, struct sbuf *old);
+/* 0: the table is what was loaded, 1: it drifted (*ret_found: its digest now), -1. */
+int rules_check_table(struct rules_refresh *r, const json_t *net, char **ret_found, struct gerr **err);
+/* Load delta onto the table loaded last, touching `touched`; -1: load it whole. */
+int rules_load_delta(struct rules_refresh *r, const struct rules_load *l, const struct sbuf *delta,
+		     const struct strvec *touched, struct gerr **err);
+/* Load what changed: nothing, the delta from rules.nft, or the whole table. */
+int rules_load_changes(struct rules_refresh *r, struct rules_load *l, struct gerr **err);
+/* network_index.c: after a whole compile, the index of what was loaded; a readiness
+ * change from it: 0 done (loaded, or nothing to), 1 the whole compile must do it. */
+void rules_index_save(const struct node_paths *p, const json_t *filled, const json_t *local, const char *script);
+int rules_refresh_partial(struct rules_refresh *r);
+
 /* ---- misc (util.c) ---- */
 /* Now as RFC 3339 UTC with seconds ("2026-11-22T05:01:02Z"). Caller frees. */
 char *rfc3339_now(void);

@@ -1,7 +1,7 @@
 /* nft_table.c: nf_tables over netlink, read only — the ruleset generation id and a
  * digest of one table that a whole load and a delta giving the same table agree on
  * (handles, reference counts, rule positions, counters and the elements of dynamic
- * sets such as ClientIP affinity are left out). Used by network.c for drift checks;
+ * sets such as ClientIP affinity are left out). Used by network_load.c for drift checks;
  * loading stays the job of the GPL applier gitops-nft. */
 #include "runtime/internal.h"
 

@@ -249,6 +249,13 @@ static void changed_objects(const char *ca, const char *cb, struct strvec *ret)
 	strvec_clear(&chains);
 }
 
+static char *canonical_listing(void)
+{
+	char *l = list_table(), *c = canonical(l);
+	free(l);
+	return c;
+}
+
 /* What `touched` names, as objects: "element SET KEY" counts as "set SET", once. */
 static void touched_objects(const struct strvec *touched, struct strvec *ret)
 {
@@ -630,15 +637,15 @@ static void check_partial(const char *what, const json_t *a, const json_t *b, co
 		fail_msg("%s: after the partial delta\n%s\nthe whole compile still has to do\n%s", what, d.buf, rest.buf);
 	if (kernel) {
 		apply("full(old)", fa);
-		char *before = canonical(list_table());
+		char *before = canonical_listing();
 		if (d.len)
 			apply("partial", d.buf);
-		char *got = canonical(list_table());
+		char *got = canonical_listing();
 		if (rest.len)
 			apply("the rest", rest.buf);
-		char *cleaned = canonical(list_table());
+		char *cleaned = canonical_listing();
 		apply("full(new)", fb);
-		char *want = canonical(list_table());
+		char *want = canonical_listing();
 		if (strcmp(want, cleaned)) {
 			report_diff(what, want, cleaned);
 			fprintf(stderr, "--- partial delta:\n%s--- the rest:\n%s", d.buf, rest.buf);
