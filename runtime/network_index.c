@@ -74,13 +74,10 @@ static json_t *needed_pods(const json_t *net, const json_t *svcs)
 	return out;
 }
 
-void rules_index_save(const struct node_paths *p, const json_t *filled, const json_t *local, const char *script)
+/* DIR/UID.json for each of `pods`: the filled Services that have it as an endpoint. */
+static void index_pods(const char *dir, const json_t *filled, const json_t *pods)
 {
-	char *dir = net_state_file(p, "rules-index"), *path = net_state_file(p, "rules-index.json");
-	char *netpath = net_state_file(p, "network.json"), *id = file_id(netpath);
-	unlink(path);      /* stale from here on */
-	mkdir(dir, 0700);
-	json_t *by_uid = json_object(), *sv, *ep, *lp, *pods = json_object(), *settings = json_object(), *v;
+	json_t *by_uid = json_object(), *sv, *ep, *v;
 	size_t i, k;
 	json_array_foreach(json_object_get(filled, "services"), i, sv)
 		json_array_foreach(json_object_get(sv, "endpoints"), k, ep) {
@@ -91,6 +88,7 @@ void rules_index_save(const struct node_paths *p, const json_t *filled, const js
 			if (list && json_array_get(list, json_array_size(list) - 1) != sv)
 				json_array_append(list, sv);
 		}
+	mkdir(dir, 0700);
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	while (d && (e = readdir(d)))
@@ -101,28 +99,47 @@ void rules_index_save(const struct node_paths *p, const json_t *filled, const js
 		}
 	if (d)
 		closedir(d);
-	const char *uid, *key;
-	json_object_foreach((json_t *)local, uid, lp) {
-		if (!jstr(lp, "ip"))
-			continue;
-		json_object_set_new(pods, uid, json_pack("{s:O, s:O}", "ip", json_object_get(lp, "ip"), "ready",
-							 json_object_get(lp, "ready")));
+	const char *uid;
+	json_object_foreach((json_t *)pods, uid, v) {
 		json_t *svcs = json_object_get(by_uid, uid);
-		if (!svcs)
-			continue;
-		json_t *one = json_pack("{s:O, s:o}", "services", svcs, "pods", needed_pods(filled, svcs));
+		json_t *one = json_pack("{s:o, s:o}", "services", svcs ? json_incref(svcs) : json_array(), "pods",
+					needed_pods(filled, svcs));
 		char *f = xasprintf("%s/%s.json", dir, uid);
 		save_json_nosync(f, one);
 		free(f);
 		json_decref(one);
 	}
+	json_decref(by_uid);
+}
+
+/* Every local pod with an IP gets its file, with no Services too: a missing one means
+ * a torn index, not a pod without Services. Nothing is written when the index would
+ * say what it says (the same script, network.json, settings and local pods). */
+void rules_index_save(const struct node_paths *p, const json_t *filled, const json_t *local, const char *script)
+{
+	char *dir = net_state_file(p, "rules-index"), *path = net_state_file(p, "rules-index.json");
+	char *netpath = net_state_file(p, "network.json"), *id = file_id(netpath);
+	json_t *pods = json_object(), *settings = json_object(), *lp, *v;
+	const char *uid, *key;
+	json_object_foreach((json_t *)local, uid, lp)
+		if (jstr(lp, "ip"))
+			json_object_set_new(pods, uid, json_pack("{s:O, s:O}", "ip", json_object_get(lp, "ip"), "ready",
+								 json_object_get(lp, "ready")));
 	json_object_foreach((json_t *)filled, key, v)
 		if (strcmp(key, "services") && strcmp(key, "pods") && strcmp(key, "policies") && strcmp(key, "namespaces"))
 			json_object_set(settings, key, v);
 	json_t *g = json_pack("{s:s, s:s?, s:o, s:o}", "script", script, "network", id, "settings", settings, "pods", pods);
-	save_json_nosync(path, g);
+	char *text = json_dumps(g, JSON_COMPACT);
+	struct sbuf have = SBUF_INIT;
+	size_t len = text ? strlen(text) : 0;
+	if (text && (sb_read_file(&have, path, len + 1, NULL) < 0 || have.len != len || memcmp(have.buf, text, len))) {
+		unlink(path);      /* stale from here on */
+		index_pods(dir, filled, pods);
+		rules_save_nosync(path, text, len);
+	}
+	sb_release(&have);
+	free(text);
 	json_decref(g);
-	json_decref(by_uid);
 	free(id);
 	free(netpath);
 	free(path);
@@ -137,7 +154,7 @@ static int index_services(const struct node_paths *p, const json_t *changed, jso
 	json_t *uid, *sv, *pod;
 	json_array_foreach(changed, i, uid) {
 		char *path = xasprintf("%s/rules-index/%s.json", p->state, json_string_value(uid));
-		json_t *one = access(path, F_OK) == 0 ? json_load_path(path, RUNTIME_MAX_PLAN, NULL) : json_object();
+		json_t *one = access(path, F_OK) == 0 ? json_load_path(path, RUNTIME_MAX_PLAN, NULL) : NULL;
 		free(path);
 		if (!one)
 			return 1;

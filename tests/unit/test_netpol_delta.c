@@ -686,6 +686,19 @@ static void check_partial(const char *what, const json_t *a, const json_t *b, co
 	json_decref(pb);
 }
 
+/* check_partial of a -> b and of b -> a; takes `what`. */
+static void both_ways(char *what, const json_t *a, const json_t *b, const char *ip)
+{
+	check_partial(what, a, b, ip);
+	check_partial(what, b, a, ip);
+	free(what);
+}
+
+static json_t *endpoints_of(json_t *in, size_t i)
+{
+	return json_object_get(json_array_get(json_object_get(in, "services"), i), "endpoints");
+}
+
 /* For every endpoint of every Service of `in`: readiness flipped, the endpoint
  * removed, and a new one on the other side of the node added next to it. */
 static void partial_changes(const char *name, const json_t *in)
@@ -698,29 +711,19 @@ static void partial_changes(const char *name, const json_t *in)
 			if (!ip)
 				continue;
 			json_t *b = json_deep_copy(in);
-			json_t *be = json_array_get(json_object_get(json_array_get(json_object_get(b, "services"), i),
-								    "endpoints"), k);
-			json_object_set_new(be, "ready", json_boolean(!json_is_false(json_object_get(e, "ready")) ? false : true));
-			char *what = xasprintf("%s: %s ready flipped", name, ip);
-			check_partial(what, in, b, ip);
-			check_partial(what, b, in, ip);
-			free(what);
-			json_array_remove(json_object_get(json_array_get(json_object_get(b, "services"), i), "endpoints"), k);
-			what = xasprintf("%s: %s removed", name, ip);
-			check_partial(what, in, b, ip);
-			check_partial(what, b, in, ip);
-			free(what);
+			json_object_set_new(json_array_get(endpoints_of(b, i), k), "ready",
+					    json_boolean(json_is_false(json_object_get(e, "ready"))));
+			both_ways(xasprintf("%s: %s ready flipped", name, ip), in, b, ip);
+			json_array_remove(endpoints_of(b, i), k);
+			both_ways(xasprintf("%s: %s removed", name, ip), in, b, ip);
 			json_decref(b);
 			b = json_deep_copy(in);
 			json_t *ne = json_deep_copy(e);
 			char *nip = xasprintf("10.244.9.%zu", 10 * i + k + 1);
 			json_object_set_new(ne, "ip", json_string(nip));
 			json_object_set_new(ne, "local", json_boolean(!json_is_true(json_object_get(e, "local"))));
-			json_array_append_new(json_object_get(json_array_get(json_object_get(b, "services"), i), "endpoints"), ne);
-			what = xasprintf("%s: %s added", name, nip);
-			check_partial(what, in, b, nip);
-			check_partial(what, b, in, nip);
-			free(what);
+			json_array_append_new(endpoints_of(b, i), ne);
+			both_ways(xasprintf("%s: %s added", name, nip), in, b, nip);
 			free(nip);
 			json_decref(b);
 		}
