@@ -221,11 +221,11 @@ bool network_present(const struct node_paths *p);
 /* Compile and load the rules if they or the table changed, after any refresh
  * running now (requests that wait together are served by one). reason: "plan" or
  * "readiness" ("drift" when the table was found changed). j: the open journal, or
- * NULL. saved: what network_save() just saved (borrowed; spares reading it back),
- * or NULL. -1 with err when compiling or loading failed (journalled as rules.failed,
+ * NULL. saved: what network_save() just saved (borrowed, and filled in where it is:
+ * the caller has no more use for it; spares reading it back), or NULL. -1 with err when compiling or loading failed (journalled as rules.failed,
  * once per distinct message). No network.json: 0. */
 int network_refresh(const struct node_paths *p, struct journal *j, const char *reason,
-		    const json_t *saved, struct gerr **err);
+		    json_t *saved, struct gerr **err);
 /* node status: has someone changed our table? One netlink round trip when not;
  * when the nftables generation moved, list and compare, reload on drift. Never
  * fails and never waits (a running refresh checks for itself). */
@@ -254,9 +254,8 @@ bool nft_hex_lanes(const char *hex, uint64_t lane[4]);
 void network_refresh_spawn(const struct node_paths *p);
 
 /* ---- the rules' files among themselves (network*.c; nothing else calls these) ---- */
-/* network.c: STATE/NAME; the sha256 of data as hex. Caller frees. */
+/* network.c: STATE/NAME. Caller frees. */
 char *net_state_file(const struct node_paths *p, const char *name);
-char *net_sha256_hex(const void *data, size_t len);
 /* network_fill.c: uid → {"ip", "ready", "hostNetwork"} of every pod this node has;
  * network.json (changed in place) with the node's addresses, its pods' IPs and
  * readiness, returning net_local_pods(). New references. */
@@ -302,6 +301,8 @@ void rules_index_save(const struct node_paths *p, const json_t *filled, const js
 int rules_refresh_partial(struct rules_refresh *r);
 
 /* ---- misc (util.c) ---- */
+/* The sha256 of data as 64 hex digits. Caller frees. */
+char *rt_sha256_hex(const void *data, size_t len);
 /* Now as RFC 3339 UTC with seconds ("2026-11-22T05:01:02Z"). Caller frees. */
 char *rfc3339_now(void);
 /* Read a JSON file (bounded); NULL with err on failure. */

@@ -254,7 +254,7 @@ int rules_refresh_partial(struct rules_refresh *r)
 	if (netpol_partial_delta(old.buf, old_in, new_in, &delta, &after, &touched, NULL) != 0)
 		goto out;
 	if (delta.len) {
-		digest = net_sha256_hex(after.buf, after.len);
+		digest = rt_sha256_hex(after.buf, after.len);
 		struct rules_load l = { settings, &after, digest, "readiness", true };
 		if (rules_load_delta(r, &l, &delta, &touched, NULL) < 0)
 			goto out;

@@ -209,7 +209,7 @@ const char *rules_script_last(struct rules_refresh *r, struct sbuf *old)
 	free(path);
 	if (rc < 0)
 		return "the script loaded last is missing";
-	char *have = net_sha256_hex(old->buf, old->len);
+	char *have = rt_sha256_hex(old->buf, old->len);
 	bool same = !strcmp(have, want);
 	free(have);
 	return same ? NULL : "the script loaded last is not the one recorded";

@@ -521,10 +521,13 @@ static json_t *parse_plan(const char *plan, size_t len, struct gerr **err)
 	return v;
 }
 
-/* Journal "plan.applied" only when the plan's digest differs from the last one. */
-static void record_plan(const struct node_paths *p, struct journal *j, const json_t *plan)
+/* Journal "plan.applied" only when the plan's digest differs from the last one: the
+ * sha256 of its bytes as they came (the controller writes equal plans alike; 10,000
+ * Services dumped again to hash them cost ~40 ms). */
+static void record_plan(const struct node_paths *p, struct journal *j, const json_t *plan, const char *bytes,
+			size_t len)
 {
-	char *digest = api_json_sha256(plan);
+	char *digest = rt_sha256_hex(bytes, len);
 	char *path = xasprintf("%s/plan.digest", p->state);
 	struct sbuf last = SBUF_INIT;
 	sb_read_file(&last, path, 256, NULL);
@@ -651,7 +654,7 @@ static void converge_network(const struct node_paths *p, struct journal *j, cons
 			     const json_t *fresh)
 {
 	struct gerr *e = NULL, *ne = NULL;
-	const json_t *net = json_object_get(plan, "network");
+	json_t *net = json_object_get(plan, "network");   /* filled in by the refresh */
 	int nr = network_save(p, net, &ne);
 	if (nr == 0)
 		nr = network_refresh(p, j, "plan", json_is_object(net) ? net : NULL, &ne);
@@ -735,7 +738,7 @@ int node_apply(const struct node_opts *o, const char *plan_text, size_t plan_len
 		free(path);
 	}
 	if (r == 0) {
-		record_plan(&p, j, plan);
+		record_plan(&p, j, plan, plan_text, plan_len);
 		record_cluster(&p, j, plan);
 		r = converge(&p, j, plan, err);
 	}

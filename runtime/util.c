@@ -2,6 +2,8 @@
  * files, node paths and the journal shortcut. */
 #include "runtime/internal.h"
 
+#include <openssl/evp.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -95,4 +97,16 @@ int rt_journal(const struct node_paths *p, const char *type, json_t *body, struc
 	journal_close(j);
 	free(text);
 	return r;
+}
+
+char *rt_sha256_hex(const void *data, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	char *hex = xmalloc(2 * n + 1);
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex[2 * n] = '\0';
+	return hex;
 }
