@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench-journal: durable appends per second of the node journal (store/journal.c)
+# bench-journal: durable appends per second of the node journal (store/journal*.c)
 # against a bare write+fdatasync loop and SQLite (WAL, synchronous=FULL), with one
 # writer and with 16 writer processes. Targets: one writer within 1.2x of the bare
 # loop, 16 writers at least 10x SQLite; the exit status is 1 when one is missed.

@@ -1,4 +1,4 @@
-/* test_journal.c: unit tests of the node journal (store/journal.c): CRC32C, the
+/* test_journal.c: unit tests of the node journal (store/journal*.c): CRC32C, the
  * on-disk format, append and read back, bounds, recovery from corruption injected
  * by hand, compaction, several handles and several processes. */
 #include <setjmp.h>

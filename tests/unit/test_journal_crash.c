@@ -11,7 +11,7 @@
  * The journal lives on across trials, so later trials also start from state left
  * by killed processes (torn tails, half-published appends, dead compactions).
  * Killing processes does not lose the page cache, so this checks the protocol,
- * not the disk; fsync ordering is argued in store/journal.c.
+ * not the disk; fsync ordering is argued in store/journal_state.c.
  *
  * JOURNAL_CRASH_TRIALS overrides the number of trials (default 250).
  */
