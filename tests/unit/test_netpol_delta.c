@@ -730,6 +730,97 @@ static void partial_changes(const char *name, const json_t *in)
 	}
 }
 
+/* Six Services of several kinds over five pods (three on this node), each pod backing
+ * several of them. */
+static json_t *shared_pods(const char *const *ips)
+{
+	json_t *in = parse("{\"nodeIPs\": [\"192.168.1.10\"], \"clusterCIDR\": \"10.244.0.0/16\"}");
+	json_t *svcs = json_array();
+	for (int s = 0; s < 6; s++) {
+		json_t *eps = json_array();
+		for (int k = 0; k < 5; k++)
+			if ((s + k) % 3)
+				json_array_append_new(eps, json_pack("{s:s, s:b, s:b, s:{s:i}}", "ip", ips[k], "local", k < 3,
+								     "ready", true, "ports", "http", 8080));
+		char name[16], ip[16];
+		snprintf(name, sizeof(name), "s%d", s);
+		snprintf(ip, sizeof(ip), "10.96.1.%d", s + 1);
+		json_t *sv = json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:i, s:i}], s:o}", "namespace", "web", "name", name,
+				       "type", s % 3 == 2 ? "NodePort" : "ClusterIP", "clusterIP", ip, "ports", "name",
+				       "http", "port", 80, "targetPort", 8080, "endpoints", eps);
+		if (s % 3 == 2)
+			json_object_set_new(json_array_get(json_object_get(sv, "ports"), 0), "nodePort", json_integer(30000 + s));
+		if (s == 1)
+			json_object_set_new(sv, "sessionAffinity", json_string("ClientIP"));
+		if (s == 2)
+			json_object_set_new(sv, "externalTrafficPolicy", json_string("Local"));
+		if (s == 4)
+			json_object_set_new(sv, "internalTrafficPolicy", json_string("Local"));
+		json_array_append_new(svcs, sv);
+	}
+	json_object_set_new(in, "services", svcs);
+	return in;
+}
+
+/* A node's life: one pod's readiness after another flips (in every Service it backs,
+ * as a probe does), each partial delta made onto the text the one before left. After
+ * each, the whole compile finds nothing to do; in the kernel, the deltas one after
+ * the other list like a whole load of the last input. */
+static void test_partial_chain(void **state)
+{
+	static const char *const ips[] = { "10.244.0.1", "10.244.0.2", "10.244.0.3", "10.244.1.4", "10.244.1.5" };
+	json_t *in = shared_pods(ips);
+	char *loaded = full(in);
+	if (kernel)
+		apply("full(first)", loaded);
+	unsigned seed = 1;
+	for (int step = 0; step < 100; step++) {
+		seed = seed * 1103515245u + 12345u;
+		const char *ip = ips[(seed >> 16) % ARRAY_SIZE(ips)];
+		json_t *next = json_deep_copy(in), *sv, *ep;
+		size_t i, k;
+		json_array_foreach(json_object_get(next, "services"), i, sv)
+			json_array_foreach(json_object_get(sv, "endpoints"), k, ep)
+				if (!strcmp(json_string_value(json_object_get(ep, "ip")), ip))
+					json_object_set_new(ep, "ready", json_boolean(json_is_false(json_object_get(ep, "ready"))));
+		json_t *pa = part_of(in, next, ip), *pb = part_of(next, in, ip);
+		struct sbuf d = SBUF_INIT, after = SBUF_INIT, rest = SBUF_INIT;
+		struct gerr *err = NULL;
+		int r = netpol_partial_delta(loaded, pa, pb, &d, &after, NULL, &err);
+		if (r != 0)
+			fail_msg("step %d (%s): netpol_partial_delta returned %d", step, ip, r);
+		if (kernel && d.len)
+			apply("partial", d.buf);
+		char *fn = full(next);
+		assert_int_equal(netpol_script_delta(after.buf, fn, &rest, NULL), 0);
+		if (rest.len)
+			fail_msg("step %d (%s): after\n%s\nthe whole compile still has to do\n%s", step, ip, d.buf, rest.buf);
+		free(fn);
+		free(loaded);
+		loaded = sb_detach(&after, NULL);
+		sb_release(&d);
+		sb_release(&rest);
+		json_decref(pa);
+		json_decref(pb);
+		json_decref(in);
+		in = next;
+	}
+	if (kernel) {
+		char *got = canonical_listing(), *fl = full(in);
+		apply("full(last)", fl);
+		char *want = canonical_listing();
+		if (strcmp(want, got)) {
+			report_diff("the chain of partial deltas", want, got);
+			fail();
+		}
+		free(got);
+		free(want);
+		free(fl);
+	}
+	free(loaded);
+	json_decref(in);
+}
+
 static void test_partial(void **state)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(goldens); i++) {
@@ -790,6 +881,7 @@ int main(void)
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_goldens),
 		cmocka_unit_test(test_partial),
+		cmocka_unit_test(test_partial_chain),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
