@@ -218,6 +218,18 @@ int dns_ensure(const char *state_dir, struct gerr **err);
 int network_save(const struct node_paths *p, const json_t *network, struct gerr **err);
 /* Whether the node has a network.json (without it, nothing here does anything). */
 bool network_present(const struct node_paths *p);
+/* STATE/network.digest: the sha256 of network.json's bytes, written with it (so that
+ * `node status` does not hash 3 MB); NULL when the node has none. Caller frees. */
+char *network_digest(const struct node_paths *p);
+/* A plan's networkDelta ({"base", "services": {"NS/NAME": object or null}}): refused
+ * (-1, err naming both digests) unless base is network_digest(). */
+int network_delta_check(const struct node_paths *p, const json_t *delta, struct gerr **err);
+/* The delta applied to network.json as text (network_splice.c), then the rules: the
+ * changed Services alone (netpol_partial_delta) when they changed only remote
+ * endpoints, else the whole compile. -1 with err as network_refresh(), or when the
+ * delta cannot be applied (network.json untouched then). */
+int network_apply_delta(const struct node_paths *p, struct journal *j, const json_t *delta,
+			struct gerr **err);
 /* Compile and load the rules if they or the table changed, after any refresh
  * running now (requests that wait together are served by one). reason: "plan" or
  * "readiness" ("drift" when the table was found changed). j: the open journal, or
@@ -299,6 +311,31 @@ int rules_load_changes(struct rules_refresh *r, struct rules_load *l, struct ger
  * change from it: 0 done (loaded, or nothing to), 1 the whole compile must do it. */
 void rules_index_save(const struct node_paths *p, const json_t *filled, const json_t *local, const char *script);
 int rules_refresh_partial(struct rules_refresh *r);
+/* A networkDelta's Services, as they were (old_svcs, parsed from network.json's text
+ * whose identity was old_id) and are (new_svcs, in the same order): when they changed
+ * only remote endpoints (not headless, no named targetPort), their change made onto
+ * the table loaded last, the index then naming network.json as it is now. 0: done;
+ * 1: the whole compile must do it. */
+int rules_refresh_services(struct rules_refresh *r, const char *old_id, const json_t *old_svcs,
+			   const json_t *new_svcs);
+/* network_index.c: dev:ino:size:mtime of a file, the index's identity of network.json. */
+char *rules_file_id(const char *path);
+/* network_splice.c: one Service of a networkDelta, as spliced into network.json's text.
+ * key: the delta's "NS/NAME" (borrowed); now: the new object (borrowed) or NULL
+ * (deleted); [old_start, old_end): its text in the old file (both 0: it was not
+ * there). */
+struct net_change {
+	const char *key;
+	const json_t *now;
+	size_t old_start, old_end;
+};
+/* `text` (network.json: compact, keys sorted, services sorted by namespace/name) with
+ * the Services of `services` replaced, inserted or deleted, appended to `out`: the
+ * bytes json_dumps(JSON_COMPACT | JSON_SORT_KEYS) gives for the whole network so
+ * changed. *ret (caller frees) the changes, sorted by namespace/name. -1 with err:
+ * the text is not of that layout, or a key or object is malformed. */
+int net_splice_services(const char *text, size_t len, const json_t *services, struct sbuf *out,
+			struct net_change **ret, size_t *ret_n, struct gerr **err);
 
 /* ---- misc (util.c) ---- */
 /* The sha256 of data as 64 hex digits. Caller frees. */

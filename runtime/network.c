@@ -167,26 +167,140 @@ int network_refresh(const struct node_paths *p, struct journal *j, const char *r
 	return rc;
 }
 
+/* network.json and its digest. The digest goes first and comes back last: a node
+ * that stops in between has none, and is sent the whole network, never a delta onto
+ * a base it does not have. same: network.json has these bytes already (the digest
+ * is written when missing). */
+static int network_write(const struct node_paths *p, const char *text, size_t len, bool same,
+			 struct gerr **err)
+{
+	char *path = net_state_file(p, "network.json"), *dpath = net_state_file(p, "network.digest");
+	char *digest = NULL;
+	int r = 0;
+	if (!same) {
+		unlink(dpath);
+		r = write_file_atomic(path, text, len, 0644, err);
+	}
+	if (r == 0 && (!same || access(dpath, F_OK) < 0)) {
+		digest = rt_sha256_hex(text, len);
+		r = write_file_atomic(dpath, digest, strlen(digest), 0644, err);
+	}
+	free(digest);
+	free(dpath);
+	free(path);
+	return r;
+}
+
 int network_save(const struct node_paths *p, const json_t *network, struct gerr **err)
 {
 	if (!json_is_object(network))
 		return 0;
 	/* compact with sorted keys: equal networks are equal bytes, compared without
-	 * parsing the file (10,000 Services: 3 MB) */
+	 * parsing the file (10,000 Services: 3 MB), and a delta is spliced into the text
+	 * (network_splice.c) */
 	char *text = json_dumps(network, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!text)
 		return gerr_set(err, GERR_FAIL, "network: cannot encode JSON");
 	char *path = net_state_file(p, "network.json");
 	struct sbuf have = SBUF_INIT;
 	size_t len = strlen(text);
-	int r = 0;
-	if (access(path, F_OK) < 0 || sb_read_file(&have, path, len + 1, NULL) < 0 || have.len != len ||
-	    memcmp(have.buf, text, len))
-		r = write_file_atomic(path, text, len, 0644, err);
+	bool same = access(path, F_OK) == 0 && sb_read_file(&have, path, len + 1, NULL) == 0 && have.len == len &&
+		    !memcmp(have.buf, text, len);
+	int r = network_write(p, text, len, same, err);
 	sb_release(&have);
 	free(path);
 	free(text);
 	return r;
+}
+
+char *network_digest(const struct node_paths *p)
+{
+	char *path = net_state_file(p, "network.digest");
+	struct sbuf d = SBUF_INIT;
+	bool ok = network_present(p) && sb_read_file(&d, path, 128, NULL) == 0 && d.len == 64;
+	free(path);
+	if (!ok)
+		sb_release(&d);
+	return ok ? sb_detach(&d, NULL) : NULL;
+}
+
+int network_delta_check(const struct node_paths *p, const json_t *delta, struct gerr **err)
+{
+	const char *base = jstr(delta, "base");
+	char *have = network_digest(p);
+	int r = 0;
+	if (!json_is_object(delta) || !base || !json_is_object(json_object_get(delta, "services")))
+		r = gerr_set(err, GERR_FAIL, "networkDelta: {\"base\": DIGEST, \"services\": {...}} expected");
+	else if (!have || strcmp(base, have))
+		r = gerr_set(err, GERR_FAIL, "networkDelta: base %s is not this node's network (networkDigest %s): "
+			     "send the whole network", base, have ? have : "none");
+	free(have);
+	return r;
+}
+
+/* ---- a plan's networkDelta ---- */
+
+/* The changed Services' old objects parsed from their text, and the new ones, in
+ * pairs; false when one was added or removed (the whole compile's). */
+static bool delta_pairs(const char *text, const struct net_change *ch, size_t n, json_t *olds, json_t *news)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!ch[i].now || ch[i].old_end == 0)
+			return false;
+		json_t *old = json_loadb(text + ch[i].old_start, ch[i].old_end - ch[i].old_start, 0, NULL);
+		if (!old)
+			return false;
+		json_array_append_new(olds, old);
+		json_array_append(news, (json_t *)ch[i].now);
+	}
+	return true;
+}
+
+/* Under the lock: the splice saved, then the rules of the changed Services alone
+ * when they can be, else the whole refresh (which parses network.json). */
+static int delta_locked(struct rules_refresh *r, const json_t *delta, struct gerr **err)
+{
+	char *path = net_state_file(r->p, "network.json"), *old_id = rules_file_id(path);
+	struct sbuf have = SBUF_INIT, now = SBUF_INIT;
+	struct net_change *ch = NULL;
+	size_t n = 0;
+	json_t *olds = json_array(), *news = json_array();
+	int rc = network_delta_check(r->p, delta, err);
+	if (rc == 0)
+		rc = sb_read_file(&have, path, RUNTIME_MAX_PLAN, err);
+	if (rc == 0)
+		rc = net_splice_services(have.buf, have.len, json_object_get(delta, "services"), &now, &ch, &n, err);
+	if (rc == 0)
+		rc = network_write(r->p, now.buf, now.len, false, err);
+	if (rc < 0)
+		goto out;
+	if (!delta_pairs(have.buf, ch, n, olds, news) || rules_refresh_services(r, old_id, olds, news))
+		rc = refresh_locked(r, "plan", NULL, err);
+	else if (json_object_get(r->st, "lastError") && json_object_del(r->st, "lastError") == 0)
+		rules_save(r->p, r->st);
+out:
+	json_decref(news);
+	json_decref(olds);
+	free(ch);
+	sb_release(&now);
+	sb_release(&have);
+	free(old_id);
+	free(path);
+	return rc;
+}
+
+int network_apply_delta(const struct node_paths *p, struct journal *j, const json_t *delta, struct gerr **err)
+{
+	int fd = lock_rules(p, LOCK_EX, err);
+	if (fd < 0)
+		return -1;
+	/* rules.dirty is left alone: a readiness refresh waiting for the lock still
+	 * runs after us (the partial path does not read the pods' readiness) */
+	struct rules_refresh r = { p, j, rules_state(p) };
+	int rc = delta_locked(&r, delta, err);
+	json_decref(r.st);
+	close(fd);
+	return rc;
 }
 
 bool network_present(const struct node_paths *p)

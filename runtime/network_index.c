@@ -30,7 +30,7 @@ static const char *jstr(const json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-static char *file_id(const char *path)
+char *rules_file_id(const char *path)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
@@ -118,7 +118,7 @@ static void index_pods(const char *dir, const json_t *filled, const json_t *pods
 void rules_index_save(const struct node_paths *p, const json_t *filled, const json_t *local, const char *script)
 {
 	char *dir = net_state_file(p, "rules-index"), *path = net_state_file(p, "rules-index.json");
-	char *netpath = net_state_file(p, "network.json"), *id = file_id(netpath);
+	char *netpath = net_state_file(p, "network.json"), *id = rules_file_id(netpath);
 	json_t *pods = json_object(), *settings = json_object(), *lp, *v;
 	const char *uid, *key;
 	json_object_foreach((json_t *)local, uid, lp)
@@ -224,48 +224,41 @@ static bool readiness_moved(const json_t *was, const json_t *local, json_t *chan
 	return true;
 }
 
-/* 0: done (the change loaded, or none); 1: the whole compile must do it. */
-int rules_refresh_partial(struct rules_refresh *r)
+/* rules-index.json when it describes the table loaded last and network.json as `id`
+ * names it, else NULL. */
+static json_t *index_load(struct rules_refresh *r, const char *gpath, const char *id)
 {
-	char *gpath = net_state_file(r->p, "rules-index.json"), *netpath = net_state_file(r->p, "network.json");
-	char *id = file_id(netpath);
 	json_t *g = access(gpath, F_OK) == 0 ? json_load_path(gpath, RUNTIME_MAX_PLAN, NULL) : NULL;
-	json_t *local = NULL, *changed = json_array(), *svcs = json_object(), *pods = json_object();
-	json_t *old_in = NULL, *new_in = NULL;
+	if (!json_is_object(json_object_get(g, "settings")) || !id || !jstr(g, "network") ||
+	    strcmp(id, jstr(g, "network")) || !jstr(g, "script") || !jstr(r->st, "digest") ||
+	    strcmp(jstr(g, "script"), jstr(r->st, "digest"))) {
+		json_decref(g);
+		return NULL;
+	}
+	return g;
+}
+
+/* The change from old_in to new_in (partial inputs with the index's settings) made
+ * onto the table loaded last, which must still be in the kernel; g's "script" then
+ * names the script loaded. 0, or 1: the whole compile must do it. */
+static int partial_load(struct rules_refresh *r, json_t *g, const json_t *old_in, const json_t *new_in,
+			const char *reason)
+{
+	const json_t *settings = json_object_get(g, "settings");
 	struct sbuf old = SBUF_INIT, delta = SBUF_INIT, after = SBUF_INIT;
 	struct strvec touched = STRVEC_INIT;
 	char *digest = NULL, *found = NULL;
-	const json_t *settings = json_object_get(g, "settings");
 	int rc = 1;
-	if (!json_is_object(settings) || !id || !jstr(g, "network") || strcmp(id, jstr(g, "network")) ||
-	    !jstr(g, "script") || !jstr(r->st, "digest") || strcmp(jstr(g, "script"), jstr(r->st, "digest")))
-		goto out;
-	local = net_local_pods(r->p);
-	if (!readiness_moved(json_object_get(g, "pods"), local, changed))
-		goto out;
-	if (!json_array_size(changed)) {
-		rc = rules_check_table(r, settings, &found, NULL) == 0 ? 0 : 1;
-		goto out;
-	}
-	if (index_services(r->p, changed, svcs, pods) || rules_script_last(r, &old) || rules_check_table(r, settings, &found, NULL))
-		goto out;
-	old_in = partial_input(settings, svcs, pods, json_object_get(g, "pods"));
-	new_in = partial_input(settings, svcs, pods, local);
-	if (netpol_partial_delta(old.buf, old_in, new_in, &delta, &after, &touched, NULL) != 0)
+	if (rules_script_last(r, &old) || rules_check_table(r, settings, &found, NULL) ||
+	    netpol_partial_delta(old.buf, old_in, new_in, &delta, &after, &touched, NULL) != 0)
 		goto out;
 	if (delta.len) {
 		digest = rt_sha256_hex(after.buf, after.len);
-		struct rules_load l = { settings, &after, digest, "readiness", true };
+		struct rules_load l = { settings, &after, digest, reason, true };
 		if (rules_load_delta(r, &l, &delta, &touched, NULL) < 0)
 			goto out;
 		json_object_set_new(g, "script", json_string(digest));
 	}
-	size_t i;
-	json_t *uid;
-	json_array_foreach(changed, i, uid)
-		json_object_set(json_object_get(json_object_get(g, "pods"), json_string_value(uid)), "ready",
-				json_object_get(json_object_get(local, json_string_value(uid)), "ready"));
-	save_json_nosync(gpath, g);
 	rc = 0;
 out:
 	strvec_clear(&touched);
@@ -274,6 +267,43 @@ out:
 	sb_release(&old);
 	free(found);
 	free(digest);
+	return rc;
+}
+
+/* 0: done (the change loaded, or none); 1: the whole compile must do it. */
+int rules_refresh_partial(struct rules_refresh *r)
+{
+	char *gpath = net_state_file(r->p, "rules-index.json"), *netpath = net_state_file(r->p, "network.json");
+	char *id = rules_file_id(netpath), *found = NULL;
+	json_t *g = index_load(r, gpath, id);
+	json_t *local = NULL, *changed = json_array(), *svcs = json_object(), *pods = json_object();
+	json_t *old_in = NULL, *new_in = NULL;
+	const json_t *settings = json_object_get(g, "settings");
+	int rc = 1;
+	if (!g)
+		goto out;
+	local = net_local_pods(r->p);
+	if (!readiness_moved(json_object_get(g, "pods"), local, changed))
+		goto out;
+	if (!json_array_size(changed)) {
+		rc = rules_check_table(r, settings, &found, NULL) == 0 ? 0 : 1;
+		goto out;
+	}
+	if (index_services(r->p, changed, svcs, pods))
+		goto out;
+	old_in = partial_input(settings, svcs, pods, json_object_get(g, "pods"));
+	new_in = partial_input(settings, svcs, pods, local);
+	if (partial_load(r, g, old_in, new_in, "readiness"))
+		goto out;
+	size_t i;
+	json_t *uid;
+	json_array_foreach(changed, i, uid)
+		json_object_set(json_object_get(json_object_get(g, "pods"), json_string_value(uid)), "ready",
+				json_object_get(json_object_get(local, json_string_value(uid)), "ready"));
+	save_json_nosync(gpath, g);
+	rc = 0;
+out:
+	free(found);
 	json_decref(new_in);
 	json_decref(old_in);
 	json_decref(pods);
@@ -287,3 +317,79 @@ out:
 	return rc;
 }
 
+/* settings + Services (no pods: the caller makes sure no named targetPort needs one). */
+static json_t *services_input(const json_t *settings, const json_t *svcs)
+{
+	json_t *in = json_deep_copy(settings);
+	json_object_set(in, "services", (json_t *)svcs);
+	json_object_set_new(in, "pods", json_array());
+	return in;
+}
+
+static bool has_local(const json_t *svc)
+{
+	size_t i;
+	json_t *ep;
+	json_array_foreach(json_object_get(svc, "endpoints"), i, ep)
+		if (json_is_true(json_object_get(ep, "local")))
+			return true;
+	return false;
+}
+
+/* Whether each Service changed only its endpoints, none local (a local one is filled
+ * in and indexed per pod), and needs nothing but itself compiled: not headless (its
+ * endpoints are names in the cluster DNS), no named targetPort (resolved on the pods
+ * of the network, which a partial input would have to carry). */
+static bool endpoints_only(const json_t *old_svcs, const json_t *new_svcs)
+{
+	size_t i;
+	json_t *a;
+	if (json_array_size(old_svcs) != json_array_size(new_svcs))
+		return false;
+	json_array_foreach(old_svcs, i, a) {
+		const json_t *b = json_array_get(new_svcs, i);
+		const char *cip = jstr(b, "clusterIP");
+		if (!cip || !*cip || !strcmp(cip, "None") || named_target(a) || named_target(b) || has_local(a) ||
+		    has_local(b))
+			return false;
+		json_t *x = json_copy((json_t *)a), *y = json_copy((json_t *)b);
+		json_object_del(x, "endpoints");
+		json_object_del(y, "endpoints");
+		bool same = json_equal(x, y);
+		json_decref(x);
+		json_decref(y);
+		if (!same)
+			return false;
+	}
+	return true;
+}
+
+int rules_refresh_services(struct rules_refresh *r, const char *old_id, const json_t *old_svcs,
+			   const json_t *new_svcs)
+{
+	if (!endpoints_only(old_svcs, new_svcs))
+		return 1;
+	char *gpath = net_state_file(r->p, "rules-index.json"), *netpath = net_state_file(r->p, "network.json");
+	json_t *g = index_load(r, gpath, old_id);
+	json_t *old_in = NULL, *new_in = NULL;
+	int rc = 1;
+	if (g) {
+		old_in = services_input(json_object_get(g, "settings"), old_svcs);
+		new_in = services_input(json_object_get(g, "settings"), new_svcs);
+		rc = partial_load(r, g, old_in, new_in, "plan");
+	}
+	char *id = rc == 0 ? rules_file_id(netpath) : NULL;
+	if (id) {   /* the index describes the network.json just written */
+		json_object_set_new(g, "network", json_string(id));
+		save_json_nosync(gpath, g);
+	} else if (rc == 0) {
+		rc = 1;
+	}
+	free(id);
+	json_decref(new_in);
+	json_decref(old_in);
+	json_decref(g);
+	free(netpath);
+	free(gpath);
+	return rc;
+}

@@ -655,8 +655,9 @@ static void converge_network(const struct node_paths *p, struct journal *j, cons
 {
 	struct gerr *e = NULL, *ne = NULL;
 	json_t *net = json_object_get(plan, "network");   /* filled in by the refresh */
-	int nr = network_save(p, net, &ne);
-	if (nr == 0)
+	const json_t *delta = json_object_get(plan, "networkDelta");
+	int nr = delta ? network_apply_delta(p, j, delta, &ne) : network_save(p, net, &ne);
+	if (nr == 0 && !delta)
 		nr = network_refresh(p, j, "plan", json_is_object(net) ? net : NULL, &ne);
 	if (nr < 0)
 		fprintf(stderr, "gitops: %s\n", ne ? ne->msg : "network rules failed");
@@ -737,6 +738,10 @@ int node_apply(const struct node_opts *o, const char *plan_text, size_t plan_len
 		sb_release(&have);
 		free(path);
 	}
+	/* a delta onto another network than ours: refused whole, before anything */
+	if (r == 0 && json_object_get(plan, "networkDelta"))
+		r = json_object_get(plan, "network") ? gerr_set(err, GERR_FAIL, "plan: network and networkDelta both given")
+						     : network_delta_check(&p, json_object_get(plan, "networkDelta"), err);
 	if (r == 0) {
 		record_plan(&p, j, plan, plan_text, plan_len);
 		record_cluster(&p, j, plan);

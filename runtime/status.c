@@ -240,6 +240,10 @@ int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, 
 		free(cpath);
 	}
 	sb_release(&hash);
+	char *nd = network_digest(&p);   /* the base a networkDelta must name */
+	if (nd)
+		json_object_set_new(st, "networkDigest", json_string(nd));
+	free(nd);
 	json_object_set_new(st, "journal", json_pack("{s:I, s:o}", "lastSeq", (json_int_t)last, "records", records));
 	node_paths_release(&p);
 	if (r < 0) {

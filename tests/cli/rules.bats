@@ -9,7 +9,7 @@
 
 load helpers
 
-CIP=10.96.0.50
+CIP=10.96.0.50 RIP=10.96.0.51
 U1=00000000000000a1 U2=00000000000000a2 UC=00000000000000c1
 
 setup_file() {
@@ -46,7 +46,18 @@ endpoint() {
 	printf '{"uid":"%s","name":"%s","node":"node1","local":true}' "$2" "$1"
 }
 
-# full [POLICIES_JSON]: the plan with web1, web2, client, the Service web on $CIP:80
+# remote IP...: the Service remote on $RIP:80 (numeric targetPort), its endpoints
+# pods of another node at these IPs
+remote() {
+	local eps='' ip
+	for ip in "$@"; do
+		eps="$eps${eps:+,}"'{"ip":"'$ip'","node":"node2","local":false,"ready":true,"uid":"r-'$ip'","hostname":"","name":"r-'$ip'"}'
+	done
+	echo '{"namespace":"default","name":"remote","type":"ClusterIP","clusterIP":"'$RIP'","ports":[{"name":"http","port":80,"targetPort":8080,"protocol":"TCP","nodePort":0}],"endpoints":['"$eps"']}'
+}
+
+# full [POLICIES_JSON [SERVICE_JSON]]: the plan with web1, web2, client, the Service
+# web on $CIP:80 (and SERVICE, which sorts before web)
 full() {
 	local svc
 	svc='{"namespace":"default","name":"web","type":"ClusterIP","clusterIP":"'$CIP'","ports":[{"name":"http","port":80,"targetPort":"http","protocol":"TCP","nodePort":0}],"endpoints":['$(endpoint web1 $U1),$(endpoint web2 $U2)']}'
@@ -56,7 +67,7 @@ full() {
 	 "network":{"clusterCIDR":"$CLUSTER_CIDR","podCIDR":"$NODE1_POD_CIDR","serviceCIDR":"10.96.0.0/12",
 	   "clusterDomain":"cluster.local","namespaces":[{"name":"default","labels":{}}],
 	   "pods":[$(netpod web1 $U1 web),$(netpod web2 $U2 web),$(netpod client $UC client)],
-	   "services":[$svc],"policies":${1:-[]}}}
+	   "services":[${2:+$2,}$svc],"policies":${1:-[]}}}
 	EOF
 }
 
@@ -250,6 +261,58 @@ fetch() {
 	seen=''
 	for i in $(seq 20); do seen="$seen $(fetch node "http://$CIP/index.html")"; done
 	[[ "$seen" == *hello-from-web1* && "$seen" == *hello-from-web2* ]]
+}
+
+# delta BASE SERVICES_OBJECT: the plan's pods with a networkDelta instead of network
+delta() {
+	cat <<-EOF
+	{"protocol":1,"node":"node1","podCIDR":"$NODE1_POD_CIDR","insecureRegistries":["$REGISTRY"],
+	 "pods":[$(web web1 $U1),$(web web2 $U2),$(client)],
+	 "networkDelta":{"base":"$1","services":$2}}
+	EOF
+}
+
+@test "a networkDelta of a remote endpoint loads that Service alone, and equals the whole network" {
+	apply "$(full '[]' "$(remote 10.244.9.7)")"
+	until_ok 60 ready web1 web2
+	on node1 gitops node refresh   # readiness settled: the next load is the delta's
+	d0=$(status_py "s['networkDigest']")
+	[ "${#d0}" -eq 64 ]
+	# another base: refused, naming both, and nothing changes
+	run on node1 gitops node apply -o json <<<"$(delta "$(printf '0%.0s' $(seq 64))" '{}')"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"base 0000"*"is not this node's network (networkDigest $d0)"* ]]
+	[ "$(status_py "s['networkDigest']")" = "$d0" ]
+	# one endpoint more: the Service alone, made onto the table loaded last
+	loads=$(status_py "len(loads())")
+	apply "$(delta "$d0" '{"default/remote":'"$(remote 10.244.9.7 10.244.9.8)"'}')"
+	[ "$(status_py "len(loads())")" = $((loads + 1)) ]
+	[ "$(status_py "[loads()[-1]['body'].get(k) for k in ('reason', 'delta', 'partial')]")" = \
+	  "['plan', True, True]" ]
+	listing | grep -Eq "$RIP \. 80 \. [0-9]+ : 10\.244\.9\.8 \. 8080"
+	run on node1 gitops node rules -o json
+	[ "$status" -eq 0 ]
+	delta_listing=$(echo "$output" | canon)
+	d1=$(status_py "s['networkDigest']")
+	[ "$d1" != "$d0" ]
+	# the same network sent whole: the same bytes (digest), the same table, nothing to load
+	apply "$(full '[]' "$(remote 10.244.9.7 10.244.9.8)")"
+	[ "$(status_py "s['networkDigest']")" = "$d1" ]
+	[ "$(status_py "len(loads())")" = $((loads + 1)) ]
+	run on node1 gitops node rules -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | canon)" = "$delta_listing" ]
+	# a Service removed: not endpoints alone, the whole compile's
+	apply "$(delta "$d1" '{"default/remote":null}')"
+	[ "$(status_py "[loads()[-1]['body'].get(k) for k in ('reason', 'delta', 'partial')]")" = \
+	  "['plan', True, None]" ]
+	run listing
+	[[ "$output" != *"$RIP"* ]]
+	d2=$(status_py "s['networkDigest']")
+	apply "$(full)"
+	[ "$(status_py "s['networkDigest']")" = "$d2" ]
+	run on node1 gitops node rules
+	[ "$status" -eq 0 ]
 }
 
 @test "a deny-all NetworkPolicy blocks pod to pod; removing it allows again" {
