@@ -315,8 +315,25 @@ rm -f "$tmp/base.nft" "$tmp/add.nft" "$tmp/step.nft"
 # kept, the network filled in and compiled, the delta, gitops-nft, reading the touched
 # objects back for the table's digest, the cluster DNS), gitops-nft included.
 plan() { printf '{"protocol":1,"node":"bench","pods":[],"network":'; cat "$1"; echo '}'; }
+# sorted FILE: netpol-gen's Services (one a line) sorted by namespace, then name, as
+# the controller sends them (a networkDelta is spliced into the node's copy in that
+# order; LC_ALL=C: '"' sorts before any character of a name, as the end of a string)
+sorted() {
+	head -n 1 "$1"
+	tail -n +2 "$1" | sed 's/,$//; $s/\]}$//' | LC_ALL=C sort | sed '$!s/$/,/; $s/$/]}/'
+}
+sorted "$tmp/s2.json" >"$tmp/s2sorted.json" && mv "$tmp/s2sorted.json" "$tmp/s2.json"
+sorted "$tmp/s2add.json" >"$tmp/s2sorted.json" && mv "$tmp/s2sorted.json" "$tmp/s2add.json"
 plan "$tmp/s2.json" >"$tmp/plan.json"
 plan "$tmp/s2add.json" >"$tmp/plan-add.json"
+# svc1234 FILE: that Service's object; dplan BASE FILE: a plan whose networkDelta
+# carries it, as FILE has it, onto the network whose digest is BASE
+svc1234() { grep '"name":"svc-1234"' "$1" | sed 's/,$//'; }
+dkey=$(svc1234 "$tmp/s2.json" | sed 's/^{"namespace":"\([^"]*\)","name":"\([^"]*\)".*/\1\/\2/')
+dplan() { printf '{"protocol":1,"node":"bench","pods":[],"networkDelta":{"base":"%s","services":{"%s":%s}}}\n' \
+	"$1" "$dkey" "$(svc1234 "$2")"; }
+dplan BASE "$tmp/s2add.json" >"$tmp/dplan-add.tmpl"
+dplan BASE "$tmp/s2.json" >"$tmp/dplan-del.tmpl"
 # the same with one more endpoint of svc-4321 on this node: pod bench-local, whose
 # readiness the node reads from its state (STATE/pods/UID, as a shim leaves it)
 sed '/"name":"svc-4321"/s/}\]}\(,\{0,1\}\)$/},{"uid":"bench-local","node":"bench","local":true,"ports":{"http":8080}}]}\1/' \
@@ -339,6 +356,29 @@ done
 gnode rules >/dev/null 2>&1 || die "(c): the node's table differs from what it recorded"
 nd=$(gnode status --since 0 -o json | grep -o '"delta": *true' | wc -l)
 [ "$nd" -eq $((2 * deltas)) ] || die "(c): $nd of $((2 * deltas)) node loads were deltas"
+# The same changes as plans carrying a networkDelta of svc-1234 alone, onto the
+# network the node reports (networkDigest): spliced into STATE/network.json, only
+# that Service compiled (netpol_partial_delta). A wrong splice shows as a refusal:
+# the next delta's base is the digest of the whole network it should have made.
+ndigest() { gnode status -o json | sed -n 's/.*"networkDigest": *"\([0-9a-f]*\)".*/\1/p'; }
+d0=$(ndigest)
+napply "$tmp/plan-add.json" >/dev/null
+d1=$(ndigest)
+napply "$tmp/plan.json" >/dev/null
+[ -n "$d0" ] && [ -n "$d1" ] || die "(c): the node reports no networkDigest"
+sed "s/BASE/$d0/" "$tmp/dplan-add.tmpl" >"$tmp/dplan-add.json"
+sed "s/BASE/$d1/" "$tmp/dplan-del.tmpl" >"$tmp/dplan-del.json"
+: >"$tmp/ndelta.add"; : >"$tmp/ndelta.del"
+i=0
+while [ "$i" -lt "$deltas" ]; do
+	napply "$tmp/dplan-add.json" >>"$tmp/ndelta.add"
+	napply "$tmp/dplan-del.json" >>"$tmp/ndelta.del"
+	i=$((i + 1))
+done
+[ "$(ndigest)" = "$d0" ] || die "(c): after the networkDeltas the node's network is not the whole plan's"
+gnode rules >/dev/null 2>&1 || die "(c): the node's table differs from what it recorded"
+npd=$(gnode status --since 0 -o json | grep -o '"partial": *true' | wc -l)
+[ "$npd" -eq $((2 * deltas)) ] || die "(c): $npd of $((2 * deltas)) networkDelta loads compiled only their Service"
 # The endpoint's own node: bench-local's readiness flips, `gitops node refresh` loads it
 # (the first refresh finds a new pod: a whole compile, which indexes it).
 napply "$tmp/plan-local.json" >/dev/null
@@ -361,7 +401,7 @@ while [ "$i" -lt "$deltas" ]; do
 done
 gnode rules >/dev/null 2>&1 || die "(c): the node's table differs from what it recorded"
 np=$(gnode status --since 0 -o json | grep -o '"partial": *true' | wc -l)
-[ "$np" -eq $((2 * deltas)) ] || die "(c): $np of $((2 * deltas)) readiness loads compiled only their Services"
+[ "$np" -eq $((4 * deltas)) ] || die "(c): $((np - 2 * deltas)) of $((2 * deltas)) readiness loads compiled only their Services"
 ns_del_all
 
 ms() { calc %.1f "$(med "$1" <"$2") * 1000"; }
@@ -393,4 +433,9 @@ printf '  the other nodes, gitops node apply of the next plan (all 10,000 Servic
 	"$deltas" "$(calc %.0f "$na * 1000")" "$(calc %.0f "$nr * 1000")" \
 	"$(calc %.0f "$(field "$(cat "$tmp/node.cold")" cpu) * 1000")" \
 	"$(verdict "$(calc %d "$na <= 0.020 && $nr <= 0.020")")"
+da=$(awk '{ print $4 }' "$tmp/ndelta.add" | med) dr=$(awk '{ print $4 }' "$tmp/ndelta.del" | med)
+printf '  the other nodes, gitops node apply of a plan with a networkDelta (svc-1234 alone, base: the node'"'"'s networkDigest), CPU (median of %s each way; all: %s ms): add %s ms, remove %s ms (target 20 ms) %s\n' \
+	"$deltas" "$(cat "$tmp/ndelta.add" "$tmp/ndelta.del" | awk '{ printf "%.1f\n", $4 * 1000 }' | range)" \
+	"$(calc %.1f "$da * 1000")" "$(calc %.1f "$dr * 1000")" \
+	"$(verdict "$(calc %d "$da <= 0.020 && $dr <= 0.020")")"
 [ ! -e "$tmp/missed" ]

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char sbuf_empty[1];
@@ -125,6 +126,9 @@ int sb_read_file(struct sbuf *sb, const char *path, size_t max, struct gerr **er
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return gerr_sys(err, "open %s", path);
+	struct stat st;   /* grown once, not doubled read by read (3 MB: copied and faulted again) */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (!max || (size_t)st.st_size <= max))
+		sb_grow(sb, (size_t)st.st_size + 1);
 	int r = sb_read_fd(sb, fd, max, err);
 	close(fd);
 	if (r < 0)

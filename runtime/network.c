@@ -274,7 +274,10 @@ static int delta_locked(struct rules_refresh *r, const json_t *delta, struct ger
 		rc = network_write(r->p, now.buf, now.len, false, err);
 	if (rc < 0)
 		goto out;
-	if (!delta_pairs(have.buf, ch, n, olds, news) || rules_refresh_services(r, old_id, olds, news))
+	bool pairs = delta_pairs(have.buf, ch, n, olds, news);
+	sb_release(&now);    /* 3 MB each: the rules' buffers reuse them */
+	sb_release(&have);
+	if (!pairs || rules_refresh_services(r, old_id, olds, news))
 		rc = refresh_locked(r, "plan", NULL, err);
 	else if (json_object_get(r->st, "lastError") && json_object_del(r->st, "lastError") == 0)
 		rules_save(r->p, r->st);
