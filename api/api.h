@@ -134,6 +134,24 @@ const char *api_config_get(const struct api_set *s, const char *key);
 json_t *api_to_json(const struct ynode *n);
 /* SHA-256 (hex, malloc'ed) of a JSON value's canonical form: sorted keys, compact. */
 char *api_json_sha256(const json_t *v);
+/* The network's digest (netsum.c; docs/node-protocol.md "networkDigest"): the hash of
+ * everything but the Services, and the sum of the Services' hashes (order-free, so a
+ * few Services changed update it: sign 1 adds one, -1 takes it off; NULL or null does
+ * nothing). */
+struct api_netsum {
+	unsigned char rest[32], sum[32];
+};
+void api_netsum_of(const json_t *network, struct api_netsum *out);
+void api_netsum_service(struct api_netsum *s, const json_t *service, int sign);
+/* One cluster state entry (H of [key, entry]) added or taken off. */
+void api_netsum_entry(struct api_netsum *s, const char *key, const json_t *entry, int sign);
+/* The cluster state's clusterHash: the digest of the sum over its entries. */
+char *api_cluster_digest(const json_t *cluster);
+/* The networkDigest (64 hex digits, malloc'ed). */
+char *api_netsum_digest(const struct api_netsum *s);
+/* "REST SUM" in hex (129 characters, malloc'ed), and back (-1: not that). */
+char *api_netsum_format(const struct api_netsum *s);
+int api_netsum_parse(const char *text, struct api_netsum *out);
 /* Block YAML, kubectl's layout (2-space indent, sequences not indented under
  * their key), strings quoted where a plain scalar would change type. */
 void api_emit_yaml(const struct ynode *n, struct sbuf *out);

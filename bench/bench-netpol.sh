@@ -330,10 +330,10 @@ plan "$tmp/s2add.json" >"$tmp/plan-add.json"
 # carries it, as FILE has it, onto the network whose digest is BASE
 svc1234() { grep '"name":"svc-1234"' "$1" | sed 's/,$//'; }
 dkey=$(svc1234 "$tmp/s2.json" | sed 's/^{"namespace":"\([^"]*\)","name":"\([^"]*\)".*/\1\/\2/')
-dplan() { printf '{"protocol":1,"node":"bench","pods":[],"networkDelta":{"base":"%s","services":{"%s":%s}}}\n' \
-	"$1" "$dkey" "$(svc1234 "$2")"; }
-dplan BASE "$tmp/s2add.json" >"$tmp/dplan-add.tmpl"
-dplan BASE "$tmp/s2.json" >"$tmp/dplan-del.tmpl"
+dplan() { printf '{"protocol":1,"node":"bench","pods":[],"networkDelta":{"base":"%s","services":{"%s":%s},"was":{"%s":%s}}}\n' \
+	"$1" "$dkey" "$(svc1234 "$2")" "$dkey" "$(svc1234 "$3")"; }
+dplan BASE "$tmp/s2add.json" "$tmp/s2.json" >"$tmp/dplan-add.tmpl"
+dplan BASE "$tmp/s2.json" "$tmp/s2add.json" >"$tmp/dplan-del.tmpl"
 # the same with one more endpoint of svc-4321 on this node: pod bench-local, whose
 # readiness the node reads from its state (STATE/pods/UID, as a shim leaves it)
 sed '/"name":"svc-4321"/s/}\]}\(,\{0,1\}\)$/},{"uid":"bench-local","node":"bench","local":true,"ports":{"http":8080}}]}\1/' \

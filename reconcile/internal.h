@@ -29,6 +29,7 @@ struct rc_node {
 	bool evicted;              /* unreachable past the eviction timeout */
 	char *error;               /* why it is unreachable */
 	json_t *status;            /* its status (NULL when unreachable) */
+	bool cluster_cached;       /* its cluster state is the cached one (its status said so) */
 	int64_t alloc_cpu, alloc_mem, alloc_pods;
 	json_t *plan_pods;         /* the pods of its plan, built by the pass */
 	/* what the apply did, for printing */
@@ -60,6 +61,9 @@ struct rc_world {
 	size_t npods, apods;
 	json_t *new_pods;          /* array of {node index, pod entry} made this pass */
 	struct rc_net *net;        /* the network of the plans (network.c), after rc_services */
+	struct rc_net *prev_net;   /* the last pass's, as cached (rc_network_cache_load), or NULL */
+	json_t *cluster_delta;     /* {"base", "set", "was"}: the cluster state from the cached
+				    * one, for the nodes that have that (NULL: send it whole) */
 	int64_t now;               /* seconds since the epoch */
 	bool prune;
 	struct sbuf log;           /* what the pass decided, for --dry-run and diff */
@@ -87,6 +91,16 @@ int rc_workloads(struct rc_world *w, json_t **ret_rollouts, struct gerr **err);
 int rc_services(struct rc_world *w, json_t **ret_network, struct gerr **err);
 /* Node n's network object for its plan (new reference), NULL before rc_services. */
 json_t *rc_network_for(const struct rc_world *w, const struct rc_node *n);
+/* The network of the last pass (STATE/network-cache.json, written by
+ * rc_network_cache_save after the plans went out; unchanged: not rewritten), or NULL:
+ * what a node that reports its digest has, for rc_network_plan's deltas. */
+struct rc_net *rc_network_cache_load(const char *state_dir);
+void rc_network_cache_save(const struct rc_world *w, const struct rc_net *prev, const char *state_dir);
+void rc_network_cache_free(struct rc_net *net);
+/* The network part of node n's plan: nothing when the node reports the digest of its
+ * view (networkDigest), a "networkDelta" when it reports prev's and only Services
+ * changed (docs/node-protocol.md), else the whole "network". */
+void rc_network_plan(const struct rc_world *w, const struct rc_node *n, const struct rc_net *prev, json_t *plan);
 /* The uids of the pods that are an endpoint of some Service, as an object uid → true
  * (new reference; empty before rc_services). */
 json_t *rc_network_endpoint_uids(const struct rc_world *w);

@@ -29,6 +29,8 @@ struct rc_net {
 	json_t *doc;            /* the shared object (pods without an IP included) */
 	const char **pod_node;  /* node of doc.pods[i] */
 	json_t *remote;         /* doc.services with only the endpoints that have an IP */
+	json_t *cache;          /* read back from network-cache.json: what pod_node points
+				 * into, and "podCIDRs" (node → its pod CIDR then) */
 };
 
 static const char *jstr(const json_t *o, const char *key)
@@ -397,6 +399,7 @@ static void net_free(struct rc_net *net)
 		return;
 	json_decref(net->doc);
 	json_decref(net->remote);
+	json_decref(net->cache);
 	free(net->pod_node);
 	free(net);
 }
@@ -438,8 +441,8 @@ static struct rc_net *build(const struct rc_world *w)
 	return net;
 }
 
-/* The hash of everything the nodes' network objects are made of. */
-static char *network_hash(const struct rc_world *w, const struct rc_net *net)
+/* Everything the nodes' network objects are made of (new reference). */
+static json_t *network_all(const struct rc_world *w, const struct rc_net *net)
 {
 	json_t *nodes = json_array(), *cidrs = json_object();
 	size_t n = json_array_size(json_object_get(net->doc, "pods"));
@@ -447,8 +450,13 @@ static char *network_hash(const struct rc_world *w, const struct rc_net *net)
 		json_array_append_new(nodes, json_string(net->pod_node[i]));
 	for (size_t i = 0; i < w->nnodes; i++)
 		json_object_set_new(cidrs, w->nodes[i].name, w->nodes[i].pod_cidr ? json_string(w->nodes[i].pod_cidr) : json_null());
-	json_t *all = json_pack("{s:i, s:O, s:o, s:o}", "format", NETWORK_FORMAT, "network", net->doc, "podNodes", nodes,
-				"podCIDRs", cidrs);
+	return json_pack("{s:i, s:O, s:o, s:o}", "format", NETWORK_FORMAT, "network", net->doc, "podNodes", nodes,
+			 "podCIDRs", cidrs);
+}
+
+static char *network_hash(const struct rc_world *w, const struct rc_net *net)
+{
+	json_t *all = network_all(w, net);
 	char *h = api_json_sha256(all);
 	json_decref(all);
 	return h;
@@ -516,29 +524,157 @@ static json_t *node_service(const json_t *svc, const json_t *remote, const char 
 	return out;
 }
 
-json_t *rc_network_for(const struct rc_world *w, const struct rc_node *n)
+/* The network node `node` is sent (new reference): its own pods and endpoints
+ * "local", the others' only when they have an IP. */
+static json_t *view_of(const struct rc_net *net, const char *node, const char *pod_cidr)
 {
-	if (!w->net)
-		return NULL;
-	const json_t *doc = w->net->doc;
+	const json_t *doc = net->doc;
 	json_t *out = json_object(), *pods = json_array(), *svcs = json_array(), *x;
 	json_object_set(out, "clusterCIDR", json_object_get(doc, "clusterCIDR"));
-	if (n->pod_cidr)
-		json_object_set_new(out, "podCIDR", json_string(n->pod_cidr));
+	if (pod_cidr)
+		json_object_set_new(out, "podCIDR", json_string(pod_cidr));
 	static const char *const keys[] = { "serviceCIDR", "clusterDomain", "dnsServer", "namespaces" };
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		json_object_set(out, keys[i], json_object_get(doc, keys[i]));
 	size_t i;
 	json_array_foreach(json_object_get(doc, "pods"), i, x) {
-		if (!strcmp(w->net->pod_node[i], n->name))
+		if (net->pod_node[i] && !strcmp(net->pod_node[i], node))
 			json_array_append_new(pods, local_copy(x));
 		else if (json_object_get(x, "ip"))
 			json_array_append(pods, x);
 	}
 	json_object_set_new(out, "pods", pods);
 	json_array_foreach(json_object_get(doc, "services"), i, x)
-		json_array_append_new(svcs, node_service(x, json_array_get(w->net->remote, i), n->name));
+		json_array_append_new(svcs, node_service(x, json_array_get(net->remote, i), node));
 	json_object_set_new(out, "services", svcs);
 	json_object_set(out, "policies", json_object_get(doc, "policies"));
 	return out;
+}
+
+json_t *rc_network_for(const struct rc_world *w, const struct rc_node *n)
+{
+	return w->net ? view_of(w->net, n->name, n->pod_cidr) : NULL;
+}
+
+/* ---- what the nodes have: the network of the last pass, and deltas from it ---- */
+
+#define CACHE_FILE "network-cache.json"
+
+struct rc_net *rc_network_cache_load(const char *state_dir)
+{
+	char *path = xasprintf("%s/" CACHE_FILE, state_dir);
+	json_t *c = json_load_file(path, 0, NULL);
+	free(path);
+	json_t *doc = json_object_get(c, "network"), *nodes = json_object_get(c, "podNodes");
+	if (json_integer_value(json_object_get(c, "format")) != NETWORK_FORMAT || !json_is_object(doc) ||
+	    json_array_size(nodes) != json_array_size(json_object_get(doc, "pods"))) {
+		json_decref(c);
+		return NULL;
+	}
+	struct rc_net *net = xcalloc(1, sizeof(*net));
+	net->cache = c;
+	net->doc = json_incref(doc);
+	net->pod_node = xcalloc(json_array_size(nodes) + 1, sizeof(*net->pod_node));
+	size_t i;
+	json_t *x;
+	json_array_foreach(nodes, i, x)
+		net->pod_node[i] = json_string_value(x);
+	net->remote = json_array();
+	json_array_foreach(json_object_get(doc, "services"), i, x)
+		json_array_append_new(net->remote, remote_service(x));
+	return net;
+}
+
+void rc_network_cache_free(struct rc_net *net)
+{
+	net_free(net);
+}
+
+void rc_network_cache_save(const struct rc_world *w, const struct rc_net *prev, const char *state_dir)
+{
+	if (!w->net)
+		return;
+	json_t *all = network_all(w, w->net);
+	if (!prev || !json_equal(all, prev->cache)) {
+		char *path = xasprintf("%s/" CACHE_FILE, state_dir), *text = json_dumps(all, JSON_COMPACT);
+		if (text)
+			write_file_atomic(path, text, strlen(text), 0600, NULL);
+		free(text);
+		free(path);
+	}
+	json_decref(all);
+}
+
+static char *service_key(const json_t *svc)
+{
+	return xasprintf("%s/%s", jstr(svc, "namespace") ?: "", jstr(svc, "name") ?: "");
+}
+
+/* {"base", "services": {"NS/NAME": object or null}, "was": {the same keys: as the
+ * base has them}} from old to now (same but for Services), or NULL when more than 64
+ * and more than a quarter of the Services changed (the whole is cheaper then). */
+static json_t *services_delta(const json_t *old, const json_t *now, const char *base)
+{
+	json_t *had = json_object(), *svcs = json_object(), *was = json_object(), *s;
+	size_t i, nold = json_array_size(json_object_get(old, "services"));
+	json_array_foreach(json_object_get(old, "services"), i, s) {
+		char *k = service_key(s);
+		json_object_set(had, k, s);
+		free(k);
+	}
+	json_array_foreach(json_object_get(now, "services"), i, s) {
+		char *k = service_key(s);
+		json_t *h = json_object_get(had, k);
+		if (!h || !json_equal(h, s)) {
+			json_object_set(svcs, k, s);
+			json_object_set(was, k, h ? h : json_null());
+		}
+		json_object_del(had, k);
+		free(k);
+	}
+	const char *k;
+	json_object_foreach(had, k, s) {
+		json_object_set_new(svcs, k, json_null());
+		json_object_set(was, k, s);
+	}
+	json_decref(had);
+	if (json_object_size(svcs) > 64 && json_object_size(svcs) > nold / 4) {
+		json_decref(svcs);
+		json_decref(was);
+		return NULL;
+	}
+	return json_pack("{s:s, s:o, s:o}", "base", base, "services", svcs, "was", was);
+}
+
+void rc_network_plan(const struct rc_world *w, const struct rc_node *n, const struct rc_net *prev, json_t *plan)
+{
+	json_t *now = rc_network_for(w, n);
+	if (!now)
+		return;
+	const char *have = jstr(n->status, "networkDigest");
+	struct api_netsum sum_now, sum_old;
+	api_netsum_of(now, &sum_now);
+	char *d_now = api_netsum_digest(&sum_now), *d_old = NULL;
+	json_t *delta = NULL;
+	if (have && !strcmp(have, d_now)) {   /* it has this one: nothing to send */
+		json_decref(now);
+		free(d_now);
+		return;
+	}
+	if (have && prev) {
+		json_t *old = view_of(prev, n->name, jstr(json_object_get(prev->cache, "podCIDRs"), n->name));
+		api_netsum_of(old, &sum_old);
+		d_old = api_netsum_digest(&sum_old);
+		if (!strcmp(have, d_old) && !memcmp(sum_old.rest, sum_now.rest, sizeof(sum_now.rest)))
+			delta = services_delta(old, now, have);
+		json_decref(old);
+	}
+	if (delta) {
+		json_object_set_new(plan, "networkDelta", delta);
+		json_decref(now);
+	} else {
+		json_object_set_new(plan, "network", now);
+	}
+	free(d_old);
+	free(d_now);
 }

@@ -39,7 +39,7 @@ static json_t *load_cache(const char *state, char **ret_hash)
 	char *path = xasprintf("%s/cluster-cache.json", state);
 	json_t *c = json_load_file(path, 0, NULL);
 	free(path);
-	*ret_hash = json_is_object(c) ? api_json_sha256(c) : NULL;
+	*ret_hash = json_is_object(c) ? api_cluster_digest(c) : NULL;
 	return c;
 }
 
@@ -51,6 +51,30 @@ static void save_cache(const char *state, const json_t *cluster)
 		write_file_atomic(path, text, strlen(text), 0600, NULL);
 	free(text);
 	free(path);
+}
+
+/* The cluster state from the cached one, for the plans of the nodes that have that:
+ * {"base": its hash, "set": the entries that differ, "was": the cache's (or null)};
+ * NULL when more than 256 and more than a quarter differ (the whole is cheaper then). */
+static json_t *cluster_delta(const json_t *cache, const char *hash, const json_t *cluster)
+{
+	if (!cache || !hash)
+		return NULL;
+	json_t *set = json_object(), *was = json_object(), *entry;
+	const char *key;
+	json_object_foreach((json_t *)cluster, key, entry) {
+		const json_t *had = json_object_get(cache, key);
+		if (!had || !json_equal(had, entry)) {
+			json_object_set(set, key, entry);
+			json_object_set(was, key, had ? (json_t *)had : json_null());
+		}
+	}
+	if (json_object_size(set) > 256 && json_object_size(set) > json_object_size(cluster) / 4) {
+		json_decref(set);
+		json_decref(was);
+		return NULL;
+	}
+	return json_pack("{s:s, s:o, s:o}", "base", hash, "set", set, "was", was);
 }
 
 /* The status a job brought: parsed, or NULL with *ret_error. */
@@ -104,6 +128,7 @@ static int read_statuses(struct rc_world *w, const struct ssh_opts *so, json_t *
 		n->status = st[i];
 		n->reachable = true;
 		bool cached = !json_object_get(st[i], "cluster") && cache;
+		n->cluster_cached = cached;
 		if (cached)
 			json_object_set(st[i], "cluster", cache); /* it has what we cached */
 		/* merging is idempotent: the cache once is enough (66 KB at 20 nodes) */
@@ -279,6 +304,7 @@ int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit
 	struct ssh_opts so = ssh_of(o, &control);
 	char *hash = NULL;
 	json_t *cache = load_cache(o->state_dir, &hash);
+	w.prev_net = rc_network_cache_load(o->state_dir);
 	int r = rc_world_nodes(&w, err);
 	if (r == 0)
 		r = read_statuses(&w, &so, cache, hash, err);
@@ -303,9 +329,11 @@ int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit
 			ret->changed |= dirty[i];
 		}
 		if (!o->dry_run) {
+			w.cluster_delta = cluster_delta(cache, hash, w.cluster);
 			apply_plans(&w, &so, dirty, err);
 			if (!cache_same) /* a no-op pass writes nothing */
 				save_cache(o->state_dir, w.cluster);
+			rc_network_cache_save(&w, w.prev_net, o->state_dir);
 		}
 		free(dirty);
 		ret->nodes = node_results(&w);
@@ -315,6 +343,8 @@ int rc_pass(const struct rc_opts *o, struct api_set *desired, const char *commit
 		for (size_t i = 0; i < w.nnodes; i++)
 			json_array_append(ret->statuses, w.nodes[i].status ? w.nodes[i].status : json_null());
 	}
+	rc_network_cache_free(w.prev_net);
+	json_decref(w.cluster_delta);
 	rc_world_release(&w);
 	json_decref(cache);
 	free(hash);

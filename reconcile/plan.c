@@ -149,10 +149,16 @@ json_t *rc_plan_for(const struct rc_world *w, const struct rc_node *n)
 	for (char *t = strtok(list, ", "); t; t = strtok(NULL, ", "))
 		json_array_append_new(regs, json_string(t));
 	free(list);
-	json_t *plan = json_pack("{s:i, s:s, s:s?, s:s, s:s, s:o, s:O, s:O}", "protocol", 1, "node", n->name, "podCIDR",
+	json_t *plan = json_pack("{s:i, s:s, s:s?, s:s, s:s, s:o, s:O}", "protocol", 1, "node", n->name, "podCIDR",
 				 n->pod_cidr, "clusterDomain", rc_setting(w, "clusterDomain"), "dnsServer",
-				 rc_setting(w, "dnsServer"), "insecureRegistries", regs, "cluster", w->cluster, "pods",
-				 n->plan_pods);
+				 rc_setting(w, "dnsServer"), "insecureRegistries", regs, "pods", n->plan_pods);
+	/* the cluster state: only what changed when the node has the cached one (none
+	 * when nothing did), else whole */
+	const json_t *cd = n->cluster_cached ? w->cluster_delta : NULL;
+	if (!cd)
+		json_object_set(plan, "cluster", w->cluster);
+	else if (json_object_size(json_object_get(cd, "set")))
+		json_object_set(plan, "clusterDelta", (json_t *)cd);
 	json_t *mirrors = json_object();   /* registryMirrors "docker.io=HOST:PORT,..." */
 	list = xstrdup(rc_setting(w, "registryMirrors") ?: "");
 	for (char *t = strtok(list, ", "); t; t = strtok(NULL, ", ")) {
@@ -166,8 +172,6 @@ json_t *rc_plan_for(const struct rc_world *w, const struct rc_node *n)
 	if (json_object_size(mirrors))
 		json_object_set(plan, "registryMirrors", mirrors);
 	json_decref(mirrors);
-	json_t *net = rc_network_for(w, n);
-	if (net)
-		json_object_set_new(plan, "network", net);
+	rc_network_plan(w, n, w->prev_net, plan);
 	return plan;
 }

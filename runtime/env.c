@@ -546,11 +546,11 @@ int env_network_load(const char *pod_dir, json_t **ret, struct gerr **err)
 	const char *slash = pod_dir ? strrchr(pod_dir, '/') : NULL;
 	if (!slash || slash - pod_dir < 6 || strncmp(slash - 5, "/pods", 5))
 		return 0;
-	char *path = xasprintf("%.*s/network.json", (int)(slash - 5 - pod_dir), pod_dir);
-	int r = 0;
-	if (access(path, F_OK) == 0 && !(*ret = json_load_path(path, RUNTIME_MAX_PLAN, err)))
-		r = gerr_wrap(err, "the node's Services");
-	free(path);
+	char *state = xstrndup(pod_dir, (size_t)(slash - 5 - pod_dir));
+	int r = network_read(state, ret, err);
+	if (r < 0)
+		gerr_wrap(err, "the node's Services");
+	free(state);
 	return r;
 }
 

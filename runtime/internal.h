@@ -209,6 +209,19 @@ int dns_update(const json_t *network_filled, const char *state_dir, struct gerr 
  * never had one). For `node status`. */
 int dns_ensure(const char *state_dir, struct gerr **err);
 
+/* ---- the cluster state a plan brings (cluster_state.c) ---- */
+/* STATE/cluster.json with the entries of clusterDeltas since (a new object; empty
+ * when the node has none). state: the state directory. */
+json_t *cluster_state_read(const char *state);
+/* STATE/cluster.hash (api_cluster_digest of cluster_state_read()), or NULL. */
+char *cluster_state_hash(const char *state);
+/* A plan's clusterDelta ({"base": HASH, "set": {KEY: entry}, "was": {KEY: entry or
+ * null}}): -1 with err naming both hashes unless base is this node's. */
+int cluster_delta_check(const struct node_paths *p, const json_t *delta, struct gerr **err);
+/* The plan's `cluster` merged in, or its clusterDelta kept; the entries that changed
+ * journalled as one "cluster.changed". -1 with err: the delta does not apply. */
+int cluster_record(const struct node_paths *p, struct journal *j, const json_t *plan, struct gerr **err);
+
 /* ---- Services and NetworkPolicy rules (network.c) ---- */
 /* STATE/network.json is the last plan's `network`; the rules are compiled from it
  * with the node's own addresses, pod IPs and readiness filled in and loaded by the
@@ -218,16 +231,26 @@ int dns_ensure(const char *state_dir, struct gerr **err);
 int network_save(const struct node_paths *p, const json_t *network, struct gerr **err);
 /* Whether the node has a network.json (without it, nothing here does anything). */
 bool network_present(const struct node_paths *p);
-/* STATE/network.digest: the sha256 of network.json's bytes, written with it (so that
- * `node status` does not hash 3 MB); NULL when the node has none. Caller frees. */
+/* The node's network: STATE/network.json (the last whole `network` of a plan) with the
+ * Services changed since by networkDeltas (STATE/network-delta.json) made in it; *ret
+ * NULL when the node has none. state: the state directory. */
+int network_read(const char *state, json_t **ret, struct gerr **err);
+/* The networkDigest (api_netsum_digest() of what network_read() gives, kept in
+ * network-delta.json: `node status` hashes nothing); NULL when the node has none.
+ * Caller frees. */
 char *network_digest(const struct node_paths *p);
-/* A plan's networkDelta ({"base", "services": {"NS/NAME": object or null}}): refused
+/* What names the network's files as they are now (both files' identities; caller
+ * frees): the rules index is valid for it. NULL: no network. */
+char *network_identity(const struct node_paths *p);
+/* A plan's networkDelta ({"base", "services": {"NS/NAME": object or null}, "was": the
+ * same keys, as the base has them}): refused
  * (-1, err naming both digests) unless base is network_digest(). */
 int network_delta_check(const struct node_paths *p, const json_t *delta, struct gerr **err);
-/* The delta applied to network.json as text (network_splice.c), then the rules: the
+/* The delta kept in network-delta.json (spliced into network.json as text once there
+ * are more than 64 Services in it: network_splice.c), then the rules: the
  * changed Services alone (netpol_partial_delta) when they changed only remote
  * endpoints, else the whole compile. -1 with err as network_refresh(), or when the
- * delta cannot be applied (network.json untouched then). */
+ * delta cannot be applied (the network untouched then). */
 int network_apply_delta(const struct node_paths *p, struct journal *j, const json_t *delta,
 			struct gerr **err);
 /* Compile and load the rules if they or the table changed, after any refresh
@@ -336,6 +359,10 @@ struct net_change {
  * the text is not of that layout, or a key or object is malformed. */
 int net_splice_services(const char *text, size_t len, const json_t *services, struct sbuf *out,
 			struct net_change **ret, size_t *ret_n, struct gerr **err);
+/* The same change made in a parsed network (network.c: the Services of a networkDelta
+ * kept aside, made in network.json's content as it is read): `changes` is {"NS/NAME":
+ * object or null}; a new Service goes where namespace, then name, sorts it. */
+void net_overlay_apply(json_t *network, const json_t *changes);
 
 /* ---- misc (util.c) ---- */
 /* The sha256 of data as 64 hex digits. Caller frees. */

@@ -52,18 +52,6 @@ static void dns_hook(const struct node_paths *p, const json_t *filled)
 	gerr_free(e);
 }
 
-/* STATE/network.json, or *ret NULL when the node has none. */
-static int load_network(const struct node_paths *p, json_t **ret, struct gerr **err)
-{
-	char *path = net_state_file(p, "network.json");
-	int rc = 0;
-	*ret = NULL;
-	if (access(path, F_OK) == 0 && !(*ret = json_load_path(path, RUNTIME_MAX_PLAN, err)))
-		rc = -1;
-	free(path);
-	return rc;
-}
-
 /* Under the lock: compile, and load what changed. net: network.json's content
  * when the caller has it (taken), else NULL: read it. */
 static int refresh_locked(struct rules_refresh *r, const char *reason, json_t *net, struct gerr **err)
@@ -73,7 +61,7 @@ static int refresh_locked(struct rules_refresh *r, const char *reason, json_t *n
 			rules_save(r->p, r->st);
 		return 0;
 	}
-	int rc = net ? 0 : load_network(r->p, &net, err);
+	int rc = net ? 0 : network_read(r->p->state, &net, err);
 	if (rc < 0)
 		rules_record_failure(r, reason, err ? *err : NULL);
 	if (!net)
@@ -167,28 +155,118 @@ int network_refresh(const struct node_paths *p, struct journal *j, const char *r
 	return rc;
 }
 
-/* network.json and its digest. The digest goes first and comes back last: a node
- * that stops in between has none, and is sent the whole network, never a delta onto
- * a base it does not have. same: network.json has these bytes already (the digest
- * is written when missing). */
-static int network_write(const struct node_paths *p, const char *text, size_t len, bool same,
-			 struct gerr **err)
+/* ---- network.json and the Services changed since ---- */
+
+#define OVERLAY_MAX 64 /* Services kept aside before they are spliced into network.json */
+
+/* "NS/NAME" of a Service object (caller frees) */
+static char *service_key(const json_t *svc)
 {
-	char *path = net_state_file(p, "network.json"), *dpath = net_state_file(p, "network.digest");
-	char *digest = NULL;
-	int r = 0;
-	if (!same) {
-		unlink(dpath);
-		r = write_file_atomic(path, text, len, 0644, err);
+	return xasprintf("%s/%s", jstr(svc, "namespace") ?: "", jstr(svc, "name") ?: "");
+}
+
+/* STATE/network-delta.json when it belongs to network.json as it is (its "base" is the
+ * file's identity), else NULL: written after network.json, so a node stopped between
+ * the two has a network.json and no digest, and is sent the whole network. */
+static json_t *delta_state_path(const char *state)
+{
+	char *npath = xasprintf("%s/network.json", state), *dpath = xasprintf("%s/network-delta.json", state);
+	char *id = rules_file_id(npath);
+	json_t *ds = id && access(dpath, F_OK) == 0 ? json_load_path(dpath, RUNTIME_MAX_PLAN, NULL) : NULL;
+	struct api_netsum sum;
+	if (!json_is_object(json_object_get(ds, "services")) || !jstr(ds, "base") || strcmp(jstr(ds, "base"), id) ||
+	    !jstr(ds, "digest") || api_netsum_parse(jstr(ds, "netsum"), &sum) < 0) {
+		json_decref(ds);
+		ds = NULL;
 	}
-	if (r == 0 && (!same || access(dpath, F_OK) < 0)) {
-		digest = rt_sha256_hex(text, len);
-		r = write_file_atomic(dpath, digest, strlen(digest), 0644, err);
-	}
-	free(digest);
+	free(id);
 	free(dpath);
-	free(path);
+	free(npath);
+	return ds;
+}
+
+static json_t *delta_state(const struct node_paths *p)
+{
+	return delta_state_path(p->state);
+}
+
+static int delta_state_save(const struct node_paths *p, json_t *ds, const struct api_netsum *sum, struct gerr **err)
+{
+	char *npath = net_state_file(p, "network.json"), *dpath = net_state_file(p, "network-delta.json");
+	char *id = rules_file_id(npath), *text = api_netsum_format(sum), *digest = api_netsum_digest(sum);
+	json_object_set_new(ds, "base", json_string(id ?: ""));
+	json_object_set_new(ds, "netsum", json_string(text));
+	json_object_set_new(ds, "digest", json_string(digest));
+	int r = json_save_atomic(dpath, ds, 0644, err);
+	free(digest);
+	free(text);
+	free(id);
+	free(dpath);
+	free(npath);
 	return r;
+}
+
+void net_overlay_apply(json_t *network, const json_t *changes)
+{
+	json_t *svcs = json_object_get(network, "services"), *now;
+	const char *key;
+	if (!json_is_array(svcs))
+		return;
+	json_object_foreach((json_t *)changes, key, now) {
+		const char *slash = strchr(key, '/');
+		if (!slash)
+			continue;
+		size_t nslen = (size_t)(slash - key), at = json_array_size(svcs), i;
+		bool found = false;
+		json_t *s;
+		json_array_foreach(svcs, i, s) {
+			const char *ns = jstr(s, "namespace") ?: "", *name = jstr(s, "name") ?: "";
+			int c = strncmp(ns, key, nslen);
+			if (c == 0 && ns[nslen])
+				c = 1;
+			if (c == 0)
+				c = strcmp(name, slash + 1);
+			if (c == 0)
+				found = true;
+			if (c >= 0) {
+				at = i;
+				break;
+			}
+		}
+		if (found && json_is_object(now))
+			json_array_set(svcs, at, now);
+		else if (found)
+			json_array_remove(svcs, at);
+		else if (json_is_object(now))
+			json_array_insert(svcs, at, now);
+	}
+}
+
+int network_read(const char *state, json_t **ret, struct gerr **err)
+{
+	char *path = xasprintf("%s/network.json", state);
+	int rc = 0;
+	*ret = NULL;
+	if (access(path, F_OK) == 0 && !(*ret = json_load_path(path, RUNTIME_MAX_PLAN, err)))
+		rc = -1;
+	json_t *ds = *ret ? delta_state_path(state) : NULL;
+	if (ds)
+		net_overlay_apply(*ret, json_object_get(ds, "services"));
+	json_decref(ds);
+	free(path);
+	return rc;
+}
+
+char *network_identity(const struct node_paths *p)
+{
+	char *npath = net_state_file(p, "network.json"), *dpath = net_state_file(p, "network-delta.json");
+	char *a = rules_file_id(npath), *b = rules_file_id(dpath);
+	char *id = a ? xasprintf("%s+%s", a, b ?: "-") : NULL;
+	free(b);
+	free(a);
+	free(dpath);
+	free(npath);
+	return id;
 }
 
 int network_save(const struct node_paths *p, const json_t *network, struct gerr **err)
@@ -196,17 +274,28 @@ int network_save(const struct node_paths *p, const json_t *network, struct gerr 
 	if (!json_is_object(network))
 		return 0;
 	/* compact with sorted keys: equal networks are equal bytes, compared without
-	 * parsing the file (10,000 Services: 3 MB), and a delta is spliced into the text
-	 * (network_splice.c) */
+	 * parsing the file (10,000 Services: 3 MB), and Services changed since are
+	 * spliced into the text (network_splice.c) */
 	char *text = json_dumps(network, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!text)
 		return gerr_set(err, GERR_FAIL, "network: cannot encode JSON");
 	char *path = net_state_file(p, "network.json");
 	struct sbuf have = SBUF_INIT;
 	size_t len = strlen(text);
-	bool same = access(path, F_OK) == 0 && sb_read_file(&have, path, len + 1, NULL) == 0 && have.len == len &&
-		    !memcmp(have.buf, text, len);
-	int r = network_write(p, text, len, same, err);
+	json_t *ds = delta_state(p);
+	bool same = ds && !json_object_size(json_object_get(ds, "services")) && sb_read_file(&have, path, len + 1, NULL) == 0 &&
+		    have.len == len && !memcmp(have.buf, text, len);
+	int r = 0;
+	if (!same) {
+		struct api_netsum sum;
+		api_netsum_of(network, &sum);
+		json_decref(ds);
+		ds = json_pack("{s:{}}", "services");
+		r = write_file_atomic(path, text, len, 0644, err);
+		if (r == 0)
+			r = delta_state_save(p, ds, &sum, err);
+	}
+	json_decref(ds);
 	sb_release(&have);
 	free(path);
 	free(text);
@@ -215,13 +304,10 @@ int network_save(const struct node_paths *p, const json_t *network, struct gerr 
 
 char *network_digest(const struct node_paths *p)
 {
-	char *path = net_state_file(p, "network.digest");
-	struct sbuf d = SBUF_INIT;
-	bool ok = network_present(p) && sb_read_file(&d, path, 128, NULL) == 0 && d.len == 64;
-	free(path);
-	if (!ok)
-		sb_release(&d);
-	return ok ? sb_detach(&d, NULL) : NULL;
+	json_t *ds = delta_state(p);
+	char *d = ds ? xstrdup(jstr(ds, "digest")) : NULL;
+	json_decref(ds);
+	return d;
 }
 
 int network_delta_check(const struct node_paths *p, const json_t *delta, struct gerr **err)
@@ -229,8 +315,9 @@ int network_delta_check(const struct node_paths *p, const json_t *delta, struct 
 	const char *base = jstr(delta, "base");
 	char *have = network_digest(p);
 	int r = 0;
-	if (!json_is_object(delta) || !base || !json_is_object(json_object_get(delta, "services")))
-		r = gerr_set(err, GERR_FAIL, "networkDelta: {\"base\": DIGEST, \"services\": {...}} expected");
+	if (!json_is_object(delta) || !base || !json_is_object(json_object_get(delta, "services")) ||
+	    !json_is_object(json_object_get(delta, "was")))
+		r = gerr_set(err, GERR_FAIL, "networkDelta: {\"base\": DIGEST, \"services\": {...}, \"was\": {...}} expected");
 	else if (!have || strcmp(base, have))
 		r = gerr_set(err, GERR_FAIL, "networkDelta: base %s is not this node's network (networkDigest %s): "
 			     "send the whole network", base, have ? have : "none");
@@ -240,43 +327,83 @@ int network_delta_check(const struct node_paths *p, const json_t *delta, struct 
 
 /* ---- a plan's networkDelta ---- */
 
-/* The changed Services' old objects parsed from their text, and the new ones, in
- * pairs; false when one was added or removed (the whole compile's). */
-static bool delta_pairs(const char *text, const struct net_change *ch, size_t n, json_t *olds, json_t *news)
+/* Every changed Service, with what it was: from the delta ("was", which the base's
+ * digest vouches for), checked against the Services changed since network.json where
+ * the node has them. The digest updated; false with err on a malformed delta. */
+static int delta_changes(const json_t *delta, json_t *overlay, struct api_netsum *sum, json_t *olds, json_t *news,
+			 bool *pairs, struct gerr **err)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!ch[i].now || ch[i].old_end == 0)
-			return false;
-		json_t *old = json_loadb(text + ch[i].old_start, ch[i].old_end - ch[i].old_start, 0, NULL);
-		if (!old)
-			return false;
-		json_array_append_new(olds, old);
-		json_array_append(news, (json_t *)ch[i].now);
+	const json_t *was = json_object_get(delta, "was"), *now;
+	const char *key;
+	json_object_foreach(json_object_get(delta, "services"), key, now) {
+		const json_t *old = json_object_get(was, key), *kept = json_object_get(overlay, key);
+		char *k = NULL;
+		bool ok = old && (json_is_null(old) || json_is_object(old)) && (json_is_null(now) || json_is_object(now)) &&
+			  (!kept || json_equal(kept, old));
+		if (ok && json_is_object(now))
+			ok = !strcmp(k = service_key(now), key);
+		if (ok && json_is_object(old)) {
+			free(k);
+			ok = !strcmp(k = service_key(old), key);
+		}
+		free(k);
+		if (!ok)
+			return gerr_set(err, GERR_FAIL, "networkDelta: %s: \"was\" and \"services\" do not make a change of "
+				       "this node's network: send the whole network", key);
+		api_netsum_service(sum, old, -1);
+		api_netsum_service(sum, now, 1);
+		json_object_set(overlay, key, (json_t *)now);
+		if (json_is_object(old) && json_is_object(now)) {
+			json_array_append(olds, (json_t *)old);
+			json_array_append(news, (json_t *)now);
+		} else {
+			*pairs = false;
+		}
 	}
-	return true;
+	return 0;
 }
 
-/* Under the lock: the splice saved, then the rules of the changed Services alone
- * when they can be, else the whole refresh (which parses network.json). */
-static int delta_locked(struct rules_refresh *r, const json_t *delta, struct gerr **err)
+/* The Services kept aside spliced into network.json (then none are): once every
+ * OVERLAY_MAX of them, ~10 ms at 10,000 Services. */
+static int overlay_compact(struct rules_refresh *r, json_t *ds, struct gerr **err)
 {
-	char *path = net_state_file(r->p, "network.json"), *old_id = rules_file_id(path);
+	char *path = net_state_file(r->p, "network.json");
 	struct sbuf have = SBUF_INIT, now = SBUF_INIT;
 	struct net_change *ch = NULL;
 	size_t n = 0;
-	json_t *olds = json_array(), *news = json_array();
+	int rc = sb_read_file(&have, path, RUNTIME_MAX_PLAN, err);
+	if (rc == 0)
+		rc = net_splice_services(have.buf, have.len, json_object_get(ds, "services"), &now, &ch, &n, err);
+	if (rc == 0)
+		rc = write_file_atomic(path, now.buf, now.len, 0644, err);
+	if (rc == 0)
+		json_object_set_new(ds, "services", json_object());
+	free(ch);
+	sb_release(&now);
+	sb_release(&have);
+	free(path);
+	return rc;
+}
+
+/* Under the lock: the changes kept (network-delta.json), then the rules of the changed
+ * Services alone when they can be, else the whole refresh. */
+static int delta_locked(struct rules_refresh *r, const json_t *delta, struct gerr **err)
+{
+	char *old_id = network_identity(r->p);
+	json_t *ds = delta_state(r->p), *olds = json_array(), *news = json_array();
+	struct api_netsum sum;
+	bool pairs = true;
 	int rc = network_delta_check(r->p, delta, err);
+	if (rc == 0 && (!ds || api_netsum_parse(jstr(ds, "netsum"), &sum) < 0))
+		rc = gerr_set(err, GERR_FAIL, "networkDelta: this node's network has no digest: send the whole network");
 	if (rc == 0)
-		rc = sb_read_file(&have, path, RUNTIME_MAX_PLAN, err);
+		rc = delta_changes(delta, json_object_get(ds, "services"), &sum, olds, news, &pairs, err);
+	if (rc == 0 && json_object_size(json_object_get(ds, "services")) > OVERLAY_MAX)
+		rc = overlay_compact(r, ds, err);
 	if (rc == 0)
-		rc = net_splice_services(have.buf, have.len, json_object_get(delta, "services"), &now, &ch, &n, err);
-	if (rc == 0)
-		rc = network_write(r->p, now.buf, now.len, false, err);
+		rc = delta_state_save(r->p, ds, &sum, err);
 	if (rc < 0)
 		goto out;
-	bool pairs = delta_pairs(have.buf, ch, n, olds, news);
-	sb_release(&now);    /* 3 MB each: the rules' buffers reuse them */
-	sb_release(&have);
 	if (!pairs || rules_refresh_services(r, old_id, olds, news))
 		rc = refresh_locked(r, "plan", NULL, err);
 	else if (json_object_get(r->st, "lastError") && json_object_del(r->st, "lastError") == 0)
@@ -284,11 +411,8 @@ static int delta_locked(struct rules_refresh *r, const json_t *delta, struct ger
 out:
 	json_decref(news);
 	json_decref(olds);
-	free(ch);
-	sb_release(&now);
-	sb_release(&have);
+	json_decref(ds);
 	free(old_id);
-	free(path);
 	return rc;
 }
 
@@ -373,7 +497,7 @@ int node_rules(const struct node_opts *o, json_t **ret_report, struct gerr **err
 		return -1;
 	}
 	json_t *net = NULL;
-	load_network(&p, &net, NULL); /* unreadable: list the default table */
+	network_read(p.state, &net, NULL); /* unreadable: list the default table */
 	json_t *st = rules_state(&p);
 	struct sbuf listing = SBUF_INIT;
 	char *digest = NULL;

@@ -118,7 +118,7 @@ static void index_pods(const char *dir, const json_t *filled, const json_t *pods
 void rules_index_save(const struct node_paths *p, const json_t *filled, const json_t *local, const char *script)
 {
 	char *dir = net_state_file(p, "rules-index"), *path = net_state_file(p, "rules-index.json");
-	char *netpath = net_state_file(p, "network.json"), *id = rules_file_id(netpath);
+	char *id = network_identity(p);
 	json_t *pods = json_object(), *settings = json_object(), *lp, *v;
 	const char *uid, *key;
 	json_object_foreach((json_t *)local, uid, lp)
@@ -141,7 +141,6 @@ void rules_index_save(const struct node_paths *p, const json_t *filled, const js
 	free(text);
 	json_decref(g);
 	free(id);
-	free(netpath);
 	free(path);
 	free(dir);
 }
@@ -273,8 +272,8 @@ out:
 /* 0: done (the change loaded, or none); 1: the whole compile must do it. */
 int rules_refresh_partial(struct rules_refresh *r)
 {
-	char *gpath = net_state_file(r->p, "rules-index.json"), *netpath = net_state_file(r->p, "network.json");
-	char *id = rules_file_id(netpath), *found = NULL;
+	char *gpath = net_state_file(r->p, "rules-index.json");
+	char *id = network_identity(r->p), *found = NULL;
 	json_t *g = index_load(r, gpath, id);
 	json_t *local = NULL, *changed = json_array(), *svcs = json_object(), *pods = json_object();
 	json_t *old_in = NULL, *new_in = NULL;
@@ -312,7 +311,6 @@ out:
 	json_decref(local);
 	json_decref(g);
 	free(id);
-	free(netpath);
 	free(gpath);
 	return rc;
 }
@@ -369,7 +367,7 @@ int rules_refresh_services(struct rules_refresh *r, const char *old_id, const js
 {
 	if (!endpoints_only(old_svcs, new_svcs))
 		return 1;
-	char *gpath = net_state_file(r->p, "rules-index.json"), *netpath = net_state_file(r->p, "network.json");
+	char *gpath = net_state_file(r->p, "rules-index.json");
 	json_t *g = index_load(r, gpath, old_id);
 	json_t *old_in = NULL, *new_in = NULL;
 	int rc = 1;
@@ -378,8 +376,8 @@ int rules_refresh_services(struct rules_refresh *r, const char *old_id, const js
 		new_in = services_input(json_object_get(g, "settings"), new_svcs);
 		rc = partial_load(r, g, old_in, new_in, "plan");
 	}
-	char *id = rc == 0 ? rules_file_id(netpath) : NULL;
-	if (id) {   /* the index describes the network.json just written */
+	char *id = rc == 0 ? network_identity(r->p) : NULL;
+	if (id) {   /* the index describes the network just written */
 		json_object_set_new(g, "network", json_string(id));
 		save_json_nosync(gpath, g);
 	} else if (rc == 0) {
@@ -389,7 +387,6 @@ int rules_refresh_services(struct rules_refresh *r, const char *old_id, const js
 	json_decref(new_in);
 	json_decref(old_in);
 	json_decref(g);
-	free(netpath);
 	free(gpath);
 	return rc;
 }

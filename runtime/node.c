@@ -109,7 +109,8 @@ static char *pod_hash(const json_t *pod)
 
 /* ---- creating and removing pods ---- */
 
-static int write_etc(const json_t *pod, const json_t *plan, const char *dir, struct gerr **err)
+static int write_etc(const struct node_paths *p, const json_t *pod, const json_t *plan, const char *dir,
+		     struct gerr **err)
 {
 	char *etc = xasprintf("%s/etc", dir);
 	int r = mkdir_p(etc, 0755, err);
@@ -124,7 +125,12 @@ static int write_etc(const json_t *pod, const json_t *plan, const char *dir, str
 	const char *domain = json_string_value(json_object_get(plan, "clusterDomain"));
 	const char *ns = json_string_value(json_object_get(pod, "namespace"));
 	const json_t *net = json_object_get(plan, "network");
-	if (json_is_object(net)) { /* the node's own resolver (dns.c) */
+	/* the node's own resolver (dns.c) when it has a network: this plan's, or the one
+	 * it keeps (a plan leaves it out when the node has it, or sends a networkDelta;
+	 * its dnsServer and clusterDomain are the plan's own then) */
+	if (json_is_object(net) || json_object_get(plan, "networkDelta") || network_present(p)) {
+		if (!json_is_object(net))
+			net = plan;
 		dns = json_string_value(json_object_get(net, "dnsServer"));
 		if (!dns || !*dns)
 			dns = DNS_DEFAULT_SERVER;
@@ -355,7 +361,7 @@ static int create_pod(const struct node_paths *p, struct journal *j, const json_
 	if (r == 0)
 		r = write_secrets(pod, dir, err);
 	if (r == 0)
-		r = write_etc(pod, plan, dir, err);
+		r = write_etc(p, pod, plan, dir, err);
 	if (r == 0)
 		r = volumes_setup(pod, dir, err);
 	if (r == 0)
@@ -532,8 +538,16 @@ static void record_plan(const struct node_paths *p, struct journal *j, const jso
 	struct sbuf last = SBUF_INIT;
 	sb_read_file(&last, path, 256, NULL);
 	if (strcmp(last.buf, digest)) {
-		json_t *body = json_pack("{s:s, s:i}", "digest", digest, "pods",
-					 (int)json_array_size(json_object_get(plan, "pods")));
+		/* how the network and the cluster state came: whole, as a delta, or not at
+		 * all (the node has them) */
+		const json_t *nd = json_object_get(plan, "networkDelta");
+		const char *net = nd ? "delta" : json_object_get(plan, "network") ? "whole" : "none";
+		const char *cs = json_object_get(plan, "clusterDelta") ? "delta" : json_object_get(plan, "cluster") ? "whole" : "none";
+		json_t *body = json_pack("{s:s, s:i, s:s, s:s}", "digest", digest, "pods",
+					 (int)json_array_size(json_object_get(plan, "pods")), "network", net, "cluster", cs);
+		if (nd)
+			json_object_set_new(body, "services", json_integer((json_int_t)json_object_size(
+								       json_object_get(nd, "services"))));
 		char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 		if (journal_append(j, "plan.applied", text, strlen(text), NULL, NULL) == 0)
 			write_file_atomic(path, digest, strlen(digest), 0644, NULL);
@@ -543,42 +557,6 @@ static void record_plan(const struct node_paths *p, struct journal *j, const jso
 	sb_release(&last);
 	free(path);
 	free(digest);
-}
-
-/* Merge the plan's cluster state into STATE/cluster.json; the entries that
- * changed go to the journal as one "cluster.changed" record. */
-static void record_cluster(const struct node_paths *p, struct journal *j, const json_t *plan)
-{
-	const json_t *incoming = json_object_get(plan, "cluster");
-	if (!json_is_object(incoming))
-		return;
-	char *path = xasprintf("%s/cluster.json", p->state);
-	json_t *cs = access(path, F_OK) == 0 ? json_load_path(path, RUNTIME_MAX_PLAN, NULL) : NULL;
-	if (!json_is_object(cs)) {
-		json_decref(cs);
-		cs = json_object();
-	}
-	json_t *before = json_deep_copy(cs), *changed = json_object();
-	if (cluster_merge(cs, incoming)) {
-		const char *key;
-		json_t *entry;
-		json_object_foreach(cs, key, entry)
-			if (!json_equal(entry, json_object_get(before, key)))
-				json_object_set(changed, key, entry);
-		char *text = json_dumps(changed, JSON_COMPACT | JSON_SORT_KEYS);
-		if (text && strlen(text) < JOURNAL_BODY_MAX)
-			journal_append(j, "cluster.changed", text, strlen(text), NULL, NULL);
-		free(text);
-		json_save_atomic(path, cs, 0600, NULL);
-		char *hash = api_json_sha256(cs), *hpath = xasprintf("%s/cluster.hash", p->state);
-		write_file_atomic(hpath, hash, strlen(hash), 0600, NULL);
-		free(hash);
-		free(hpath);
-	}
-	json_decref(changed);
-	json_decref(before);
-	json_decref(cs);
-	free(path);
 }
 
 /* uids of the pods this node has. */
@@ -738,20 +716,31 @@ int node_apply(const struct node_opts *o, const char *plan_text, size_t plan_len
 		sb_release(&have);
 		free(path);
 	}
-	/* a delta onto another network than ours: refused whole, before anything */
+	/* a delta onto another network or cluster state than ours: refused whole,
+	 * before anything */
 	if (r == 0 && json_object_get(plan, "networkDelta"))
 		r = json_object_get(plan, "network") ? gerr_set(err, GERR_FAIL, "plan: network and networkDelta both given")
 						     : network_delta_check(&p, json_object_get(plan, "networkDelta"), err);
+	if (r == 0 && json_object_get(plan, "clusterDelta"))
+		r = json_object_get(plan, "cluster") ? gerr_set(err, GERR_FAIL, "plan: cluster and clusterDelta both given")
+						     : cluster_delta_check(&p, json_object_get(plan, "clusterDelta"), err);
 	if (r == 0) {
 		record_plan(&p, j, plan, plan_text, plan_len);
-		record_cluster(&p, j, plan);
-		r = converge(&p, j, plan, err);
+		r = cluster_record(&p, j, plan, err);
 	}
+	if (r == 0)
+		r = converge(&p, j, plan, err);
 	journal_close(j);
 	if (fd >= 0)
 		close(fd);
+	/* the status without the cluster state: the controller has just sent it */
+	char *own = r == 0 ? cluster_state_hash(p.state) : NULL;
+	struct node_opts so = *o;
+	if (own)
+		so.cluster_hash = own;
 	if (r == 0)
-		r = node_status(o, UINT64_MAX, ret_status, err);
+		r = node_status(&so, UINT64_MAX, ret_status, err);
+	free(own);
 	if (p.state)
 		node_paths_release(&p);
 	json_decref(plan);

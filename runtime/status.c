@@ -225,21 +225,12 @@ int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, 
 	json_object_set_new(st, "version", json_string(gitops_version()));
 	json_object_set_new(st, "pods", pods);
 	/* the cluster state, unless the caller already has this version of it */
-	char *hpath = xasprintf("%s/cluster.hash", p.state);
-	struct sbuf hash = SBUF_INIT;
-	sb_read_file(&hash, hpath, 128, NULL);
-	free(hpath);
-	if (hash.len)
-		json_object_set_new(st, "clusterHash", json_string(hash.buf));
-	if (!hash.len || !o || !o->cluster_hash || strcmp(o->cluster_hash, hash.buf)) {
-		char *cpath = xasprintf("%s/cluster.json", p.state);
-		json_t *cs = access(cpath, F_OK) == 0 ? json_load_path(cpath, RUNTIME_MAX_PLAN, NULL) : NULL;
-		json_object_set_new(st, "cluster", json_is_object(cs) ? cs : json_object());
-		if (cs && !json_is_object(cs))
-			json_decref(cs);
-		free(cpath);
-	}
-	sb_release(&hash);
+	char *hash = cluster_state_hash(p.state);
+	if (hash)
+		json_object_set_new(st, "clusterHash", json_string(hash));
+	if (!hash || !o || !o->cluster_hash || strcmp(o->cluster_hash, hash))
+		json_object_set_new(st, "cluster", cluster_state_read(p.state));
+	free(hash);
 	char *nd = network_digest(&p);   /* the base a networkDelta must name */
 	if (nd)
 		json_object_set_new(st, "networkDigest", json_string(nd));

@@ -263,12 +263,13 @@ fetch() {
 	[[ "$seen" == *hello-from-web1* && "$seen" == *hello-from-web2* ]]
 }
 
-# delta BASE SERVICES_OBJECT: the plan's pods with a networkDelta instead of network
+# delta BASE SERVICES WAS: the plan's pods with a networkDelta instead of network
+# (SERVICES: the changed Services, WAS: the same keys as the base has them)
 delta() {
 	cat <<-EOF
 	{"protocol":1,"node":"node1","podCIDR":"$NODE1_POD_CIDR","insecureRegistries":["$REGISTRY"],
 	 "pods":[$(web web1 $U1),$(web web2 $U2),$(client)],
-	 "networkDelta":{"base":"$1","services":$2}}
+	 "networkDelta":{"base":"$1","services":$2,"was":$3}}
 	EOF
 }
 
@@ -279,13 +280,14 @@ delta() {
 	d0=$(status_py "s['networkDigest']")
 	[ "${#d0}" -eq 64 ]
 	# another base: refused, naming both, and nothing changes
-	run on node1 gitops node apply -o json <<<"$(delta "$(printf '0%.0s' $(seq 64))" '{}')"
+	run on node1 gitops node apply -o json <<<"$(delta "$(printf '0%.0s' $(seq 64))" '{}' '{}')"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"base 0000"*"is not this node's network (networkDigest $d0)"* ]]
 	[ "$(status_py "s['networkDigest']")" = "$d0" ]
 	# one endpoint more: the Service alone, made onto the table loaded last
 	loads=$(status_py "len(loads())")
-	apply "$(delta "$d0" '{"default/remote":'"$(remote 10.244.9.7 10.244.9.8)"'}')"
+	apply "$(delta "$d0" '{"default/remote":'"$(remote 10.244.9.7 10.244.9.8)"'}' \
+		'{"default/remote":'"$(remote 10.244.9.7)"'}')"
 	[ "$(status_py "len(loads())")" = $((loads + 1)) ]
 	[ "$(status_py "[loads()[-1]['body'].get(k) for k in ('reason', 'delta', 'partial')]")" = \
 	  "['plan', True, True]" ]
@@ -303,7 +305,7 @@ delta() {
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | canon)" = "$delta_listing" ]
 	# a Service removed: not endpoints alone, the whole compile's
-	apply "$(delta "$d1" '{"default/remote":null}')"
+	apply "$(delta "$d1" '{"default/remote":null}' '{"default/remote":'"$(remote 10.244.9.7 10.244.9.8)"'}')"
 	[ "$(status_py "[loads()[-1]['body'].get(k) for k in ('reason', 'delta', 'partial')]")" = \
 	  "['plan', True, None]" ]
 	run listing

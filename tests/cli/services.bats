@@ -191,7 +191,19 @@ v4() { local a=${1#"[::ffff:"}; echo "${a%"]"}"; }
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 60 ]
 	! printf '%s\n' "${lines[@]}" | grep -qx "$p"
+	seq0=$(on node2 gitops node status -o json | jq .journal.lastSeq)
 	gc sync >/dev/null
+	# node2 was sent the four Services whose endpoints changed, not the whole network
+	# (a networkDelta onto the digest it reported), and the cluster state's changes
+	run on node2 gitops node status --since "$seq0" -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -c '[.journal.records[] | select(.type == "plan.applied")][-1].body |
+		[.network, .services, .cluster]')" = '["delta",4,"delta"]' ]
+	# what it holds is what the controller has: the next pass sends it nothing
+	seq1=$(on node2 gitops node status -o json | jq .journal.lastSeq)
+	gc sync >/dev/null
+	[ "$(on node2 gitops node status --since "$seq1" -o json |
+		jq '[.journal.records[] | select(.type == "plan.applied")] | length')" = 0 ]
 	pip=$(gc get pods "$p" -o json | jq -r .status.podIP)
 	run gc get endpoints echo
 	[ "$status" -eq 0 ]

@@ -127,6 +127,39 @@ static void check(const json_t *net, const json_t *delta)
 	}
 	free(ch);
 	sb_release(&out);
+	/* the same change made in the parsed network (network-delta.json read back) */
+	json_t *parsed = json_loads(text, 0, NULL), *after = json_loads(want, 0, NULL);
+	net_overlay_apply(parsed, delta);
+	char *made = json_dumps(parsed, FLAGS);
+	assert_string_equal(made, want);
+	free(made);
+	/* the digest of the whole changed network, made from the changed Services alone */
+	struct api_netsum sum, all;
+	api_netsum_of(net, &sum);
+	const char *key;
+	json_t *now, *s;
+	size_t i;
+	json_object_foreach((json_t *)delta, key, now) {
+		json_array_foreach(json_object_get(net, "services"), i, s) {
+			char *k = xasprintf("%s/%s", json_string_value(json_object_get(s, "namespace")),
+					    json_string_value(json_object_get(s, "name")));
+			if (!strcmp(k, key))
+				api_netsum_service(&sum, s, -1);
+			free(k);
+		}
+		api_netsum_service(&sum, now, 1);
+	}
+	api_netsum_of(after, &all);
+	char *d1 = api_netsum_digest(&sum), *d2 = api_netsum_digest(&all), *f = api_netsum_format(&sum);
+	assert_string_equal(d1, d2);
+	struct api_netsum back;
+	assert_int_equal(api_netsum_parse(f, &back), 0);
+	assert_memory_equal(&back, &sum, sizeof(sum));
+	free(f);
+	free(d2);
+	free(d1);
+	json_decref(after);
+	json_decref(parsed);
 	free(want);
 	free(text);
 }
