@@ -1,6 +1,7 @@
 /* pass.c: one reconcile pass — read every node's status over SSH, rebuild the
  * cluster state from them, run the controllers, and send each node whose pods or
- * state differ its complete plan. */
+ * state differ its plan: its pods whole, the cluster state and the network as what
+ * changed since the versions it reported, when the cache has those. */
 #include "reconcile/internal.h"
 #include "runtime/runtime.h"
 

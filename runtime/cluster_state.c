@@ -113,21 +113,23 @@ static void merge_whole(const struct node_paths *p, struct journal *j, const jso
 	json_t *cs = cluster_state_read(p->state), *before = json_deep_copy(cs), *changed = json_object();
 	char *have = cluster_state_hash(p->state);
 	json_t *d = have ? delta_read(p->state) : NULL;
-	/* written when it changed, or when its hash or sum is missing (a node stopped
-	 * half-way, or one that a binary without them wrote) */
-	if (cluster_merge(cs, incoming) || !d) {
-		const char *key;
-		json_t *entry;
+	bool merged = cluster_merge(cs, incoming) > 0;
+	const char *key;
+	json_t *entry;
+	struct api_netsum sum;
+	memset(&sum, 0, sizeof(sum));
+	json_object_foreach(cs, key, entry)
+		api_netsum_entry(&sum, key, entry, 1);
+	char *hash = api_netsum_digest(&sum);
+	/* written when it changed, or when its hash is missing or not its own (a node
+	 * stopped half-way, or one that an earlier binary wrote) */
+	if (merged || !d || strcmp(hash, have)) {
 		json_object_foreach(cs, key, entry)
 			if (!json_equal(entry, json_object_get(before, key)))
 				json_object_set(changed, key, entry);
 		if (json_object_size(changed))
 			journal_changed(j, changed);
 		char *path = state_file(p->state, "cluster.json");
-		struct api_netsum sum;
-		memset(&sum, 0, sizeof(sum));
-		json_object_foreach(cs, key, entry)
-			api_netsum_entry(&sum, key, entry, 1);
 		hash_forget(p->state);
 		json_t *none = json_object();
 		if (json_save_atomic(path, cs, 0600, NULL) == 0)
@@ -135,6 +137,7 @@ static void merge_whole(const struct node_paths *p, struct journal *j, const jso
 		json_decref(none);
 		free(path);
 	}
+	free(hash);
 	json_decref(d);
 	free(have);
 	json_decref(changed);

@@ -151,3 +151,70 @@ print(" ".join("%s=%s" % (c["name"], c.get("pid")) for c in p["containerStatuses
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"plan: line 1"* ]]
 }
+
+# cplan CLUSTER_KEY JSON: a plan without pods carrying "cluster" or "clusterDelta"
+cplan() {
+	printf '{"protocol":1,"node":"node1","podCIDR":"%s","pods":[],"%s":%s}' "$NODE1_POD_CIDR" "$1" "$2"
+}
+
+# entries FROM TO V: cluster state entries kFROM..kTO at version V, as one JSON object
+entries() {
+	/usr/bin/python3 -c "import json,sys; a,b,v=map(int,sys.argv[1:]); print(json.dumps({'k%d'%i: {'v': v, 'value': {'n': i, 'v': v}} for i in range(a,b)}))" "$@"
+}
+
+@test "a clusterDelta is kept aside onto the hash the node reports, and equals the whole state merged" {
+	other=$(on node1 mktemp -d)
+	h() { on node1 gitops node status -o json "$@" | jq -r .clusterHash; }
+	whole() {   # whole STATE_JSON: its clusterHash, from a fresh state directory
+		on node1 rm -rf "$other/s" "$other/r"
+		cplan cluster "$1" | on node1 gitops node apply --state-dir "$other/s" --run-dir "$other/r" -o json |
+			jq -r .clusterHash
+	}
+	# journalled STATUS_SEQ: the keys of each cluster.changed since
+	journalled() {
+		on node1 gitops node status --since "$1" -o json |
+			jq -c '[.journal.records[] | select(.type == "cluster.changed") | .body | keys]'
+	}
+	c0=$(entries 0 400 1)
+	apply "$(cplan cluster "$c0")" >/dev/null
+	h0=$(h)
+	[ "$h0" = "$(whole "$c0")" ]
+	# the status leaves the state out for a caller that has it
+	[ "$(on node1 gitops node status -o json --cluster-hash "$h0" | jq 'has("cluster")')" = false ]
+	# another base: refused, naming both
+	run on node1 gitops node apply -o json <<<"$(cplan clusterDelta '{"base":"'"$(printf '0%.0s' $(seq 64))"'","set":{},"was":{}}')"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"clusterDelta: base 0000"*"is not this node's cluster state (clusterHash $h0)"* ]]
+	# one entry changed and one added: set aside, journalled, and the same hash and
+	# state as the whole merged
+	c1=$(echo "$c0" | jq -c '.k7 = {"v":8,"value":"x"} | .new = {"v":9,"value":[1]}')
+	seq0=$(on node1 gitops node status -o json | jq .journal.lastSeq)
+	apply "$(cplan clusterDelta "$(jq -cn --arg b "$h0" --argjson c0 "$c0" '{base: $b,
+		set: {k7: {v: 8, value: "x"}, new: {v: 9, value: [1]}}, was: {k7: $c0.k7, new: null}}')")" >/dev/null
+	h1=$(h)
+	[ "$h1" = "$(whole "$c1")" ]
+	[ "$(on node1 gitops node status -o json | jq -c ".cluster == $c1")" = true ]
+	[ "$(journalled "$seq0")" = '[["k7","new"]]' ]
+	# a "was" that is not what the node set aside: refused, nothing changes
+	run on node1 gitops node apply -o json <<<"$(cplan clusterDelta "$(jq -cn --arg b "$h1" --argjson c0 "$c0" \
+		'{base: $b, set: {k7: {v: 10, value: "y"}}, was: {k7: $c0.k7}}')")"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'clusterDelta: k7: "was" and "set" do not make a change'* ]]
+	[ "$(h)" = "$h1" ]
+	# 300 changed at once: more than are kept aside, so written into cluster.json
+	c2=$(echo "$c1" | jq -c 'with_entries(if (.key | test("^k[0-9]+$")) and (.key[1:] | tonumber) < 300
+		then .value = {v: 20, value: {n: (.key[1:] | tonumber)}} else . end)')
+	d=$(jq -cn --arg b "$h1" --argjson c1 "$c1" --argjson c2 "$c2" '{base: $b,
+		set: ($c2 | with_entries(select(.value != $c1[.key]))), was: ($c1 | with_entries(select(.value != $c2[.key])))}')
+	[ "$(echo "$d" | jq '.set | length')" = 300 ]
+	apply "$(cplan clusterDelta "$d")" >/dev/null
+	h2=$(h)
+	[ "$h2" = "$(whole "$c2")" ]
+	[ "$(on node1 gitops node status -o json | jq -c ".cluster == $c2")" = true ]
+	# the same state whole: nothing changes, nothing journalled
+	seq0=$(on node1 gitops node status -o json | jq .journal.lastSeq)
+	apply "$(cplan cluster "$c2")" >/dev/null
+	[ "$(h)" = "$h2" ]
+	[ "$(journalled "$seq0")" = '[]' ]
+	on node1 rm -rf "$other"
+}
