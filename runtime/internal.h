@@ -213,7 +213,8 @@ int dns_ensure(const char *state_dir, struct gerr **err);
 /* STATE/cluster.json with the entries of clusterDeltas since (a new object; empty
  * when the node has none). state: the state directory. */
 json_t *cluster_state_read(const char *state);
-/* STATE/cluster.hash (api_cluster_digest of cluster_state_read()), or NULL. */
+/* The clusterHash (api_cluster_digest of cluster_state_read(), from the sum kept with
+ * the entries aside), or NULL when the node has none. */
 char *cluster_state_hash(const char *state);
 /* A plan's clusterDelta ({"base": HASH, "set": {KEY: entry}, "was": {KEY: entry or
  * null}}): -1 with err naming both hashes unless base is this node's. */
@@ -235,8 +236,8 @@ bool network_present(const struct node_paths *p);
  * Services changed since by networkDeltas (STATE/network-delta.json) made in it; *ret
  * NULL when the node has none. state: the state directory. */
 int network_read(const char *state, json_t **ret, struct gerr **err);
-/* The networkDigest (api_netsum_digest() of what network_read() gives, kept in
- * network-delta.json: `node status` hashes nothing); NULL when the node has none.
+/* The networkDigest (api_netsum_digest() of what network_read() gives, from the sum
+ * kept in network-delta.json: `node status` hashes no Service); NULL when none.
  * Caller frees. */
 char *network_digest(const struct node_paths *p);
 /* What names the network's files as they are now (both files' identities; caller
@@ -365,6 +366,15 @@ int net_splice_services(const char *text, size_t len, const json_t *services, st
 void net_overlay_apply(json_t *network, const json_t *changes);
 
 /* ---- misc (util.c) ---- */
+/* A file kept aside of a whole one: STATE/ASIDE, {"base": STATE/WHOLE's identity
+ * (rules_file_id) when it was written, "sum": the digest's sum (api_netsum_format), KEY:
+ * the members changed since}, written after WHOLE. Read back only while WHOLE is that
+ * file (a node stopped between writing the two has none): else NULL. *ret_sum (may be
+ * NULL) gets the sum. */
+json_t *rt_aside_read(const char *state, const char *whole, const char *aside, const char *key,
+		      struct api_netsum *ret_sum);
+int rt_aside_write(const char *state, const char *whole, const char *aside, const char *key, json_t *members,
+		   const struct api_netsum *sum, struct gerr **err);
 /* The sha256 of data as 64 hex digits. Caller frees. */
 char *rt_sha256_hex(const void *data, size_t len);
 /* Now as RFC 3339 UTC with seconds ("2026-11-22T05:01:02Z"). Caller frees. */

@@ -165,45 +165,17 @@ static char *service_key(const json_t *svc)
 	return xasprintf("%s/%s", jstr(svc, "namespace") ?: "", jstr(svc, "name") ?: "");
 }
 
-/* STATE/network-delta.json when it belongs to network.json as it is (its "base" is the
- * file's identity), else NULL: written after network.json, so a node stopped between
- * the two has a network.json and no digest, and is sent the whole network. */
-static json_t *delta_state_path(const char *state)
+/* STATE/network-delta.json: the Services changed since network.json, and the sum of
+ * the network's digest (rt_aside_read: none when it is not of this network.json) */
+static json_t *delta_state(const struct node_paths *p, struct api_netsum *sum)
 {
-	char *npath = xasprintf("%s/network.json", state), *dpath = xasprintf("%s/network-delta.json", state);
-	char *id = rules_file_id(npath);
-	json_t *ds = id && access(dpath, F_OK) == 0 ? json_load_path(dpath, RUNTIME_MAX_PLAN, NULL) : NULL;
-	struct api_netsum sum;
-	if (!json_is_object(json_object_get(ds, "services")) || !jstr(ds, "base") || strcmp(jstr(ds, "base"), id) ||
-	    !jstr(ds, "digest") || api_netsum_parse(jstr(ds, "netsum"), &sum) < 0) {
-		json_decref(ds);
-		ds = NULL;
-	}
-	free(id);
-	free(dpath);
-	free(npath);
-	return ds;
+	return rt_aside_read(p->state, "network.json", "network-delta.json", "services", sum);
 }
 
-static json_t *delta_state(const struct node_paths *p)
+static int delta_state_save(const struct node_paths *p, json_t *services, const struct api_netsum *sum,
+			    struct gerr **err)
 {
-	return delta_state_path(p->state);
-}
-
-static int delta_state_save(const struct node_paths *p, json_t *ds, const struct api_netsum *sum, struct gerr **err)
-{
-	char *npath = net_state_file(p, "network.json"), *dpath = net_state_file(p, "network-delta.json");
-	char *id = rules_file_id(npath), *text = api_netsum_format(sum), *digest = api_netsum_digest(sum);
-	json_object_set_new(ds, "base", json_string(id ?: ""));
-	json_object_set_new(ds, "netsum", json_string(text));
-	json_object_set_new(ds, "digest", json_string(digest));
-	int r = json_save_atomic(dpath, ds, 0644, err);
-	free(digest);
-	free(text);
-	free(id);
-	free(dpath);
-	free(npath);
-	return r;
+	return rt_aside_write(p->state, "network.json", "network-delta.json", "services", services, sum, err);
 }
 
 void net_overlay_apply(json_t *network, const json_t *changes)
@@ -249,7 +221,7 @@ int network_read(const char *state, json_t **ret, struct gerr **err)
 	*ret = NULL;
 	if (access(path, F_OK) == 0 && !(*ret = json_load_path(path, RUNTIME_MAX_PLAN, err)))
 		rc = -1;
-	json_t *ds = *ret ? delta_state_path(state) : NULL;
+	json_t *ds = *ret ? rt_aside_read(state, "network.json", "network-delta.json", "services", NULL) : NULL;
 	if (ds)
 		net_overlay_apply(*ret, json_object_get(ds, "services"));
 	json_decref(ds);
@@ -282,18 +254,18 @@ int network_save(const struct node_paths *p, const json_t *network, struct gerr 
 	char *path = net_state_file(p, "network.json");
 	struct sbuf have = SBUF_INIT;
 	size_t len = strlen(text);
-	json_t *ds = delta_state(p);
+	json_t *ds = delta_state(p, NULL);
 	bool same = ds && !json_object_size(json_object_get(ds, "services")) && sb_read_file(&have, path, len + 1, NULL) == 0 &&
 		    have.len == len && !memcmp(have.buf, text, len);
 	int r = 0;
 	if (!same) {
 		struct api_netsum sum;
 		api_netsum_of(network, &sum);
-		json_decref(ds);
-		ds = json_pack("{s:{}}", "services");
+		json_t *none = json_object();
 		r = write_file_atomic(path, text, len, 0644, err);
 		if (r == 0)
-			r = delta_state_save(p, ds, &sum, err);
+			r = delta_state_save(p, none, &sum, err);
+		json_decref(none);
 	}
 	json_decref(ds);
 	sb_release(&have);
@@ -304,8 +276,9 @@ int network_save(const struct node_paths *p, const json_t *network, struct gerr 
 
 char *network_digest(const struct node_paths *p)
 {
-	json_t *ds = delta_state(p);
-	char *d = ds ? xstrdup(jstr(ds, "digest")) : NULL;
+	struct api_netsum sum;
+	json_t *ds = delta_state(p, &sum);
+	char *d = ds ? api_netsum_digest(&sum) : NULL;
 	json_decref(ds);
 	return d;
 }
@@ -372,12 +345,27 @@ static int overlay_compact(struct rules_refresh *r, json_t *ds, struct gerr **er
 	struct net_change *ch = NULL;
 	size_t n = 0;
 	int rc = sb_read_file(&have, path, RUNTIME_MAX_PLAN, err);
-	if (rc == 0)
-		rc = net_splice_services(have.buf, have.len, json_object_get(ds, "services"), &now, &ch, &n, err);
+	if (rc == 0 && net_splice_services(have.buf, have.len, json_object_get(ds, "services"), &now, &ch, &n, NULL) < 0) {
+		/* not of the layout the splice knows (a controller that sends its Services
+		 * in another order): parsed, changed and dumped */
+		json_t *net = json_loadb(have.buf, have.len, 0, NULL);
+		char *text = NULL;
+		if (net) {
+			net_overlay_apply(net, json_object_get(ds, "services"));
+			text = json_dumps(net, JSON_COMPACT | JSON_SORT_KEYS);
+		}
+		sb_reset(&now);
+		if (text)
+			sb_add(&now, text, strlen(text));
+		else
+			rc = gerr_set(err, GERR_FAIL, "network.json: not JSON");
+		free(text);
+		json_decref(net);
+	}
 	if (rc == 0)
 		rc = write_file_atomic(path, now.buf, now.len, 0644, err);
 	if (rc == 0)
-		json_object_set_new(ds, "services", json_object());
+		json_object_clear(json_object_get(ds, "services"));
 	free(ch);
 	sb_release(&now);
 	sb_release(&have);
@@ -390,18 +378,16 @@ static int overlay_compact(struct rules_refresh *r, json_t *ds, struct gerr **er
 static int delta_locked(struct rules_refresh *r, const json_t *delta, struct gerr **err)
 {
 	char *old_id = network_identity(r->p);
-	json_t *ds = delta_state(r->p), *olds = json_array(), *news = json_array();
 	struct api_netsum sum;
+	json_t *ds = delta_state(r->p, &sum), *olds = json_array(), *news = json_array();
 	bool pairs = true;
-	int rc = network_delta_check(r->p, delta, err);
-	if (rc == 0 && (!ds || api_netsum_parse(jstr(ds, "netsum"), &sum) < 0))
-		rc = gerr_set(err, GERR_FAIL, "networkDelta: this node's network has no digest: send the whole network");
+	int rc = network_delta_check(r->p, delta, err);   /* no ds: no digest, refused */
 	if (rc == 0)
 		rc = delta_changes(delta, json_object_get(ds, "services"), &sum, olds, news, &pairs, err);
 	if (rc == 0 && json_object_size(json_object_get(ds, "services")) > OVERLAY_MAX)
 		rc = overlay_compact(r, ds, err);
 	if (rc == 0)
-		rc = delta_state_save(r->p, ds, &sum, err);
+		rc = delta_state_save(r->p, json_object_get(ds, "services"), &sum, err);
 	if (rc < 0)
 		goto out;
 	if (!pairs || rules_refresh_services(r, old_id, olds, news))

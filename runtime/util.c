@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 char *rfc3339_now(void)
 {
@@ -109,4 +110,42 @@ char *rt_sha256_hex(const void *data, size_t len)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	hex[2 * n] = '\0';
 	return hex;
+}
+
+/* ---- files kept aside of a whole one (network-delta.json, cluster-delta.json) ---- */
+
+json_t *rt_aside_read(const char *state, const char *whole, const char *aside, const char *key,
+		      struct api_netsum *ret_sum)
+{
+	char *path = xasprintf("%s/%s", state, whole), *apath = xasprintf("%s/%s", state, aside);
+	char *id = rules_file_id(path);
+	json_t *a = id && access(apath, F_OK) == 0 ? json_load_path(apath, RUNTIME_MAX_PLAN, NULL) : NULL;
+	struct api_netsum sum;
+	const char *base = json_string_value(json_object_get(a, "base"));
+	if (!json_is_object(json_object_get(a, key)) || !base || strcmp(base, id) ||
+	    api_netsum_parse(json_string_value(json_object_get(a, "sum")), &sum) < 0) {
+		json_decref(a);
+		a = NULL;
+	} else if (ret_sum) {
+		*ret_sum = sum;
+	}
+	free(id);
+	free(apath);
+	free(path);
+	return a;
+}
+
+int rt_aside_write(const char *state, const char *whole, const char *aside, const char *key, json_t *members,
+		   const struct api_netsum *sum, struct gerr **err)
+{
+	char *path = xasprintf("%s/%s", state, whole), *apath = xasprintf("%s/%s", state, aside);
+	char *id = rules_file_id(path), *text = api_netsum_format(sum);
+	json_t *a = json_pack("{s:s, s:s, s:O}", "base", id ?: "", "sum", text, key, members);
+	int r = json_save_atomic(apath, a, 0600, err);
+	json_decref(a);
+	free(text);
+	free(id);
+	free(apath);
+	free(path);
+	return r;
 }
