@@ -315,12 +315,18 @@ int netpol_partial_delta(const char *loaded, const json_t *old_part, const json_
 		sprintf(head, "\ntable ip %s {\n", tb.name);
 		d.table = tb.name;
 		struct part p = { &ar, &t, &b, &d, &touched };
-		r = strstr(loaded, head) ? walk(&p, &ta, &tb) : 1;
+		r = memmem(t.buf, t.len, head, strlen(head)) ? walk(&p, &ta, &tb) : 1;
 	}
 	if (r == 0) {
 		if (np_dout_len(&d))
 			np_dout_write(&d, out);
-		sb_add(ret_loaded, t.buf, t.len);
+		if (!ret_loaded->len) {   /* the usual case: the patched text itself, not a copy */
+			struct sbuf was = *ret_loaded;
+			*ret_loaded = t;
+			t = was;
+		} else {
+			sb_add(ret_loaded, t.buf, t.len);
+		}
 		for (size_t i = 0; ret_touched && i < touched.n; i++)
 			strvec_push(ret_touched, touched.v[i]);
 	}

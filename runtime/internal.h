@@ -375,6 +375,10 @@ json_t *rt_aside_read(const char *state, const char *whole, const char *aside, c
 		      struct api_netsum *ret_sum);
 int rt_aside_write(const char *state, const char *whole, const char *aside, const char *key, json_t *members,
 		   const struct api_netsum *sum, struct gerr **err);
+/* For the node's own commands (apply, refresh, status), before any other use of
+ * OpenSSL: they only hash, so its configuration file is not read (parsing it is ~1 ms
+ * of every call). */
+void rt_crypto_init(void);
 /* The sha256 of data as 64 hex digits. Caller frees. */
 char *rt_sha256_hex(const void *data, size_t len);
 /* Now as RFC 3339 UTC with seconds ("2026-11-22T05:01:02Z"). Caller frees. */

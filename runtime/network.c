@@ -511,6 +511,7 @@ int node_rules(const struct node_opts *o, json_t **ret_report, struct gerr **err
 
 int node_refresh(const struct node_opts *o, json_t **ret_state, struct gerr **err)
 {
+	rt_crypto_init();
 	struct node_paths p;
 	if (node_paths_init(&p, o, err) < 0)
 		return -1;

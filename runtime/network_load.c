@@ -8,7 +8,8 @@
  *                       "genid": the nftables generation then, "services",
  *                       "policies", "time", "lastError"}
  *   STATE/rules.nft     that script, the base of the next delta; used only while its
- *                       sha256 is rules.json's "digest"
+ *                       sha256 is rules.json's "digest" (not hashed again while it is
+ *                       the file written then: rules.json's "scriptFile")
  *
  * Drift: the kernel's nftables generation id changes with every ruleset commit of
  * the network namespace. It costs one netlink round trip (no child process), so
@@ -191,10 +192,19 @@ void rules_save_nosync(const char *path, const char *buf, size_t len)
 	free(tmp);
 }
 
-static void script_save(const struct node_paths *p, const struct sbuf *script)
+/* rules.nft, and its identity in st's "scriptFile": a script read back from the file
+ * it was written to is not hashed again (a machine that stopped since has no table
+ * either, so a torn file is never a delta's base: rules_check_table fails first). */
+static void script_save(const struct node_paths *p, const struct sbuf *script, json_t *st)
 {
 	char *path = net_state_file(p, "rules.nft");
 	rules_save_nosync(path, script->buf, script->len);
+	char *id = rules_file_id(path);
+	if (id)
+		json_object_set_new(st, "scriptFile", json_string(id));
+	else
+		json_object_del(st, "scriptFile");
+	free(id);
 	free(path);
 }
 
@@ -206,12 +216,17 @@ const char *rules_script_last(struct rules_refresh *r, struct sbuf *old)
 		return "nothing was loaded before";
 	char *path = net_state_file(r->p, "rules.nft");
 	int rc = sb_read_file(old, path, SCRIPT_MAX, NULL);
+	char *id = rc == 0 && jstr(r->st, "scriptFile") ? rules_file_id(path) : NULL;
 	free(path);
 	if (rc < 0)
 		return "the script loaded last is missing";
-	char *have = rt_sha256_hex(old->buf, old->len);
-	bool same = !strcmp(have, want);
-	free(have);
+	bool same = id && !strcmp(id, jstr(r->st, "scriptFile"));
+	free(id);
+	if (!same) {
+		char *have = rt_sha256_hex(old->buf, old->len);
+		same = !strcmp(have, want);
+		free(have);
+	}
 	return same ? NULL : "the script loaded last is not the one recorded";
 }
 
@@ -258,9 +273,9 @@ static void record_load(struct rules_refresh *r, const struct rules_load *l, con
 			uint32_t gen, const char *fallback)
 {
 	char *now = rfc3339_now();
-	script_save(r->p, l->script);
 	json_t *was = r->st;
 	r->st = json_pack("{s:s, s:s, s:s}", "digest", l->digest, "listing", listing, "time", now);
+	script_save(r->p, l->script, r->st);
 	set_counts(r->st, l->net, was);
 	json_decref(was);
 	if (have_gen)
@@ -331,7 +346,7 @@ int rules_load_delta(struct rules_refresh *r, const struct rules_load *l, const 
  * to compare with from now on. */
 static void record_text(struct rules_refresh *r, const struct rules_load *l)
 {
-	script_save(r->p, l->script);
+	script_save(r->p, l->script, r->st);
 	json_object_set_new(r->st, "digest", json_string(l->digest));
 	set_counts(r->st, l->net, r->st);
 	rules_save(r->p, r->st);

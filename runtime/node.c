@@ -694,6 +694,7 @@ static void export_registries(const json_t *plan)
 int node_apply(const struct node_opts *o, const char *plan_text, size_t plan_len,
 	       json_t **ret_status, struct gerr **err)
 {
+	rt_crypto_init();
 	json_t *plan = parse_plan(plan_text, plan_len, err);
 	if (!plan)
 		return -1;

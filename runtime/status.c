@@ -176,6 +176,7 @@ static int add_record(const struct journal_rec *r, void *arg, struct gerr **err)
 
 int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, struct gerr **err)
 {
+	rt_crypto_init();
 	struct node_paths p;
 	if (node_paths_init(&p, o, err) < 0)
 		return -1;

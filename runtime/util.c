@@ -2,6 +2,7 @@
  * files, node paths and the journal shortcut. */
 #include "runtime/internal.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <stdlib.h>
@@ -100,6 +101,11 @@ int rt_journal(const struct node_paths *p, const char *type, json_t *body, struc
 	return r;
 }
 
+void rt_crypto_init(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+}
+
 char *rt_sha256_hex(const void *data, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -141,7 +147,14 @@ int rt_aside_write(const char *state, const char *whole, const char *aside, cons
 	char *path = xasprintf("%s/%s", state, whole), *apath = xasprintf("%s/%s", state, aside);
 	char *id = rules_file_id(path), *text = api_netsum_format(sum);
 	json_t *a = json_pack("{s:s, s:s, s:O}", "base", id ?: "", "sum", text, key, members);
-	int r = json_save_atomic(apath, a, 0600, err);
+	/* renamed into place, not synced: after a crash the old one or the new one is
+	 * there, each with the sum of what it says (or an empty file: no digest, and the
+	 * whole is sent); losing the last delta costs the controller a whole plan */
+	char *out = json_dumps(a, JSON_COMPACT);
+	int r = out ? 0 : gerr_set(err, GERR_FAIL, "%s: cannot encode JSON", aside);
+	if (out)
+		rules_save_nosync(apath, out, strlen(out));
+	free(out);
 	json_decref(a);
 	free(text);
 	free(id);

@@ -204,6 +204,21 @@ tb_own_pids() {
 # partial `up` and when DIR itself is gone (the claim remembers it). Touches only names
 # derived from the testbed's own claimed ID and processes in its own namespaces or
 # started by `up` for DIR.
+# tb_pod_cgroups_rm DIR: the cgroups of the pods its nodes ran (the host's hierarchy,
+# gitops/UID[/CONTAINER] in each): a node killed with its pods leaves them, and
+# thousands of empty memory cgroups slow every later process on the host.
+tb_pod_cgroups_rm() {
+	local uid d
+	for uid in "$1"/nodes/*/var-lib-gitops/pods/*; do
+		[ -d "$uid" ] || continue
+		uid=${uid##*/}
+		for d in /sys/fs/cgroup/*/gitops/"$uid" /sys/fs/cgroup/gitops/"$uid"; do
+			[ -d "$d" ] || continue
+			find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+		done
+	done
+}
+
 tb_teardown() {
 	local dir=$1 id owner links=() pids ns v rc=0
 	id=$(tb_find_id "$dir") || id=
@@ -223,6 +238,7 @@ tb_teardown() {
 		[ ${#pids[@]} -gt 0 ] || break
 		tb_kill_wait "${pids[@]}" || rc=1
 	done
+	tb_pod_cgroups_rm "$dir"
 	if [ -z "$id" ]; then
 		rm -f "$dir/state"
 		return $rc
