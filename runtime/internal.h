@@ -375,6 +375,11 @@ json_t *rt_aside_read(const char *state, const char *whole, const char *aside, c
 		      struct api_netsum *ret_sum);
 int rt_aside_write(const char *state, const char *whole, const char *aside, const char *key, json_t *members,
 		   const struct api_netsum *sum, struct gerr **err);
+/* The node's journal kept short (status.c): past 4 MiB (GITOPS_JOURNAL_MAX_BYTES), the
+ * records but the newest quarter of that become one snapshot record {"compacted":
+ * {"toSeq": the last record dropped}} (journal_compact): every command reads the
+ * journal whole when it opens it. j may be NULL. */
+void rt_journal_trim(struct journal *j);
 /* For the node's own commands (apply, refresh, status), before any other use of
  * OpenSSL: they only hash, so its configuration file is not read (parsing it is ~1 ms
  * of every call). */

@@ -731,6 +731,7 @@ int node_apply(const struct node_opts *o, const char *plan_text, size_t plan_len
 	}
 	if (r == 0)
 		r = converge(&p, j, plan, err);
+	rt_journal_trim(j);
 	journal_close(j);
 	if (fd >= 0)
 		close(fd);

@@ -174,6 +174,62 @@ static int add_record(const struct journal_rec *r, void *arg, struct gerr **err)
 	return 0;
 }
 
+/* ---- keeping the journal short ---- */
+
+#define JOURNAL_MAX_BYTES (4u << 20)   /* compacted past this */
+
+struct trim {
+	uint64_t *seq, *end;   /* each record's seq, and the bytes from it to the last one's end */
+	size_t n, alloc;
+	uint64_t total;
+};
+
+static int trim_note(const struct journal_rec *r, void *arg, struct gerr **err)
+{
+	struct trim *t = arg;
+	(void)err;
+	if (t->n == t->alloc) {
+		t->alloc = t->alloc ? 2 * t->alloc : 1024;
+		t->seq = xrealloc(t->seq, t->alloc * sizeof(*t->seq));
+		t->end = xrealloc(t->end, t->alloc * sizeof(*t->end));
+	}
+	t->total += r->body_len + strlen(r->type) + 32;
+	t->seq[t->n] = r->seq;
+	t->end[t->n++] = t->total;
+	return 0;
+}
+
+void rt_journal_trim(struct journal *j)
+{
+	const char *env = getenv("GITOPS_JOURNAL_MAX_BYTES");
+	uint64_t max = env && *env ? strtoull(env, NULL, 10) : JOURNAL_MAX_BYTES;
+	struct journal_info in;
+	if (!j || max < 1024 || journal_info(j, &in, NULL) < 0 || in.size < max)
+		return;
+	/* the newest quarter of the limit stays; what came before is one snapshot
+	 * record saying how much went (events skip it) */
+	struct trim t = { 0 };
+	uint64_t covers = 0;
+	if (journal_since(j, 0, trim_note, &t, NULL) == 0 && t.n > 1) {
+		for (size_t i = 0; i + 1 < t.n && t.total - t.end[i] > max / 4; i++)
+			covers = t.seq[i];
+		if (in.has_snapshot && covers <= in.first_seq)
+			covers = 0;   /* nothing but the snapshot itself to drop */
+	}
+	if (covers) {
+		json_t *body = json_pack("{s:{s:I}}", "compacted", "toSeq", (json_int_t)covers);
+		char *text = json_dumps(body, JSON_COMPACT);
+		struct gerr *e = NULL;
+		if (text && journal_compact(j, covers, text, strlen(text), max, NULL, &e) < 0)
+			fprintf(stderr, "gitops: compacting the journal: %s\n", e ? e->msg : "failed");
+		gerr_free(e);
+		free(text);
+		json_decref(body);
+	}
+	free(t.seq);
+	free(t.end);
+}
+
 int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, struct gerr **err)
 {
 	rt_crypto_init();
@@ -210,6 +266,7 @@ int node_status(const struct node_opts *o, uint64_t since, json_t **ret_status, 
 		last = journal_last_seq(j);
 		if (since != UINT64_MAX && since < last)
 			r = journal_since(j, since, add_record, records, err);
+		rt_journal_trim(j);
 	}
 	journal_close(j);
 	char host[256] = "";

@@ -218,3 +218,21 @@ entries() {
 	[ "$(journalled "$seq0")" = '[]' ]
 	on node1 rm -rf "$other"
 }
+
+@test "the journal is compacted past its limit: the newest records stay, a snapshot says up to where" {
+	export GITOPS_JOURNAL_MAX_BYTES=8192   # 4 MiB unless set; the node reads it over SSH
+	pad=$(printf 'x%.0s' $(seq 300))
+	for i in $(seq 40); do
+		apply "$(cplan cluster "{\"j$i\":{\"v\":$((100000 + i)),\"value\":\"$pad\"}}")" >/dev/null
+	done
+	run on node1 gitops node status --since 0 -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -c '.journal.records[0] | [.type, .snapshot, (.body.compacted.toSeq > 0)]')" = \
+	  '["journal.snapshot",true,true]' ]
+	# the newest records are all there, up to the last, without a gap
+	[ "$(echo "$output" | jq '[.journal.records[1:][] | .seq] | . == [range(.[0]; .[0] + length)]')" = true ]
+	[ "$(echo "$output" | jq '.journal.records[-1].seq == .journal.lastSeq')" = true ]
+	[ "$(echo "$output" | jq '.journal.records[0].body.compacted.toSeq + 1 == .journal.records[1].seq')" = true ]
+	[ "$(echo "$output" | jq '[.journal.records[] | select(.type == "cluster.changed")] | length > 0')" = true ]
+	[ "$(on node1 stat -c %s /var/lib/gitops/journal)" -lt 8192 ]
+}
