@@ -362,14 +362,19 @@ ip netns add "$tag-node" || die "ip netns add failed"
 gnode() { ip netns exec "$tag-node" "$top/gitops" node "$@" --state-dir "$tmp/state" --run-dir "$tmp/run"; }
 napply() { $run --netns "$tag-node" --in "$1" -- "$top/gitops" node apply --state-dir "$tmp/state" \
 	--run-dir "$tmp/run" -o json || die "gitops node apply failed"; }
+# pairs ADD DEL NAME: $deltas applies of plan ADD, each followed by one of DEL, their
+# CPU lines in NAME.add and NAME.del
+pairs() {
+	: >"$tmp/$3.add"; : >"$tmp/$3.del"
+	i=0
+	while [ "$i" -lt "$deltas" ]; do
+		napply "$1" >>"$tmp/$3.add"
+		napply "$2" >>"$tmp/$3.del"
+		i=$((i + 1))
+	done
+}
 napply "$tmp/plan.json" >"$tmp/node.cold"
-: >"$tmp/node.add"; : >"$tmp/node.del"
-i=0
-while [ "$i" -lt "$deltas" ]; do
-	napply "$tmp/plan-add.json" >>"$tmp/node.add"
-	napply "$tmp/plan.json" >>"$tmp/node.del"
-	i=$((i + 1))
-done
+pairs "$tmp/plan-add.json" "$tmp/plan.json" node
 gnode rules >/dev/null 2>&1 || die "(c): the node's table differs from what it recorded"
 nd=$(gnode status --since 0 -o json | grep -o '"delta": *true' | wc -l)
 [ "$nd" -eq $((2 * deltas)) ] || die "(c): $nd of $((2 * deltas)) node loads were deltas"
@@ -392,13 +397,7 @@ c1=$(chash)
 sed "s/NBASE/$d1/; s/CBASE/$c1/" "$tmp/dplan-del.tmpl" >"$tmp/dplan-del.json"
 napply "$tmp/dplan-del.json" >/dev/null
 [ "$(chash)" = "$c0" ] || die "(c): the clusterDeltas did not come back to the whole plan's state"
-: >"$tmp/ndelta.add"; : >"$tmp/ndelta.del"
-i=0
-while [ "$i" -lt "$deltas" ]; do
-	napply "$tmp/dplan-add.json" >>"$tmp/ndelta.add"
-	napply "$tmp/dplan-del.json" >>"$tmp/ndelta.del"
-	i=$((i + 1))
-done
+pairs "$tmp/dplan-add.json" "$tmp/dplan-del.json" ndelta
 [ "$(ndigest)" = "$d0" ] || die "(c): after the networkDeltas the node's network is not the whole plan's"
 gnode rules >/dev/null 2>&1 || die "(c): the node's table differs from what it recorded"
 npd=$(gnode status --since 0 -o json | grep -o '"partial": *true' | wc -l)
