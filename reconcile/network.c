@@ -610,9 +610,44 @@ static char *service_key(const json_t *svc)
 	return xasprintf("%s/%s", jstr(svc, "namespace") ?: "", jstr(svc, "name") ?: "");
 }
 
+static bool named_target(const json_t *svc)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(svc, "ports"), i, p)
+		if (json_is_string(json_object_get(p, "targetPort")))
+			return true;
+	return false;
+}
+
+/* The pods of view at the endpoints of the Services (either version) with a named
+ * targetPort, which the node resolves it on; NULL when there are none. */
+static json_t *named_pods(const json_t *view, const json_t *svcs, const json_t *was)
+{
+	json_t *ips = json_object(), *s, *ep, *out = NULL;
+	const json_t *side[] = { svcs, was };
+	const char *key;
+	size_t i;
+	for (size_t k = 0; k < 2; k++)
+		json_object_foreach((json_t *)side[k], key, s)
+			if (named_target(s))
+				json_array_foreach(json_object_get(s, "endpoints"), i, ep)
+					if (jstr(ep, "ip"))
+						json_object_set_new(ips, jstr(ep, "ip"), json_true());
+	json_array_foreach(json_object_size(ips) ? json_object_get(view, "pods") : NULL, i, s)
+		if (jstr(s, "ip") && json_object_get(ips, jstr(s, "ip"))) {
+			if (!out)
+				out = json_array();
+			json_array_append(out, s);
+		}
+	json_decref(ips);
+	return out;
+}
+
 /* {"base", "services": {"NS/NAME": object or null}, "was": {the same keys: as the
- * base has them}} from old to now (same but for Services), or NULL when more than 64
- * and more than a quarter of the Services changed (the whole is cheaper then). */
+ * base has them}, "pods": those a named targetPort of theirs is resolved on} from old
+ * to now (same but for Services), or NULL when more than 64 and more than a quarter of
+ * the Services changed (the whole is cheaper then). */
 static json_t *services_delta(const json_t *old, const json_t *now, const char *base)
 {
 	json_t *had = json_object(), *svcs = json_object(), *was = json_object(), *s;
@@ -643,7 +678,11 @@ static json_t *services_delta(const json_t *old, const json_t *now, const char *
 		json_decref(was);
 		return NULL;
 	}
-	return json_pack("{s:s, s:o, s:o}", "base", base, "services", svcs, "was", was);
+	json_t *delta = json_pack("{s:s, s:o, s:o}", "base", base, "services", svcs, "was", was);
+	json_t *pods = named_pods(now, svcs, was);
+	if (pods)
+		json_object_set_new(delta, "pods", pods);
+	return delta;
 }
 
 void rc_network_plan(const struct rc_world *w, const struct rc_node *n, const struct rc_net *prev, json_t *plan)

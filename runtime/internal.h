@@ -335,13 +335,14 @@ int rules_load_changes(struct rules_refresh *r, struct rules_load *l, struct ger
  * change from it: 0 done (loaded, or nothing to), 1 the whole compile must do it. */
 void rules_index_save(const struct node_paths *p, const json_t *filled, const json_t *local, const char *script);
 int rules_refresh_partial(struct rules_refresh *r);
-/* A networkDelta's Services, as they were (old_svcs, parsed from network.json's text
- * whose identity was old_id) and are (new_svcs, in the same order): when they changed
- * only remote endpoints (not headless, no named targetPort), their change made onto
- * the table loaded last, the index then naming network.json as it is now. 0: done;
- * 1: the whole compile must do it. */
+/* A networkDelta's Services, as they were (old_svcs, in the network whose identity
+ * was old_id) and are (new_svcs, in the same order): when they changed only remote
+ * endpoints (not headless; a named targetPort only with `pods`, the pods at their
+ * endpoints, NULL: none sent), their change made onto the table loaded last, the
+ * index then naming the network as it is now. 0: done; 1: the whole compile must do
+ * it. */
 int rules_refresh_services(struct rules_refresh *r, const char *old_id, const json_t *old_svcs,
-			   const json_t *new_svcs);
+			   const json_t *new_svcs, const json_t *pods);
 /* network_index.c: dev:ino:size:mtime of a file, the index's identity of network.json. */
 char *rules_file_id(const char *path);
 /* network_splice.c: one Service of a networkDelta, as spliced into network.json's text.

@@ -288,8 +288,9 @@ int network_delta_check(const struct node_paths *p, const json_t *delta, struct 
 	const char *base = jstr(delta, "base");
 	char *have = network_digest(p);
 	int r = 0;
+	const json_t *pods = json_object_get(delta, "pods");
 	if (!json_is_object(delta) || !base || !json_is_object(json_object_get(delta, "services")) ||
-	    !json_is_object(json_object_get(delta, "was")))
+	    !json_is_object(json_object_get(delta, "was")) || (pods && !json_is_array(pods)))
 		r = gerr_set(err, GERR_FAIL, "networkDelta: {\"base\": DIGEST, \"services\": {...}, \"was\": {...}} expected");
 	else if (!have || strcmp(base, have))
 		r = gerr_set(err, GERR_FAIL, "networkDelta: base %s is not this node's network (networkDigest %s): "
@@ -390,7 +391,7 @@ static int delta_locked(struct rules_refresh *r, const json_t *delta, struct ger
 		rc = delta_state_save(r->p, json_object_get(ds, "services"), &sum, err);
 	if (rc < 0)
 		goto out;
-	if (!pairs || rules_refresh_services(r, old_id, olds, news))
+	if (!pairs || rules_refresh_services(r, old_id, olds, news, json_object_get(delta, "pods")))
 		rc = refresh_locked(r, "plan", NULL, err);
 	else if (json_object_get(r->st, "lastError") && json_object_del(r->st, "lastError") == 0)
 		rules_save(r->p, r->st);

@@ -316,11 +316,11 @@ out:
 }
 
 /* settings + Services (no pods: the caller makes sure no named targetPort needs one). */
-static json_t *services_input(const json_t *settings, const json_t *svcs)
+static json_t *services_input(const json_t *settings, const json_t *svcs, const json_t *pods)
 {
 	json_t *in = json_deep_copy(settings);
 	json_object_set(in, "services", (json_t *)svcs);
-	json_object_set_new(in, "pods", json_array());
+	json_object_set_new(in, "pods", json_is_array(pods) ? json_incref((json_t *)pods) : json_array());
 	return in;
 }
 
@@ -336,9 +336,9 @@ static bool has_local(const json_t *svc)
 
 /* Whether each Service changed only its endpoints, none local (a local one is filled
  * in and indexed per pod), and needs nothing but itself compiled: not headless (its
- * endpoints are names in the cluster DNS), no named targetPort (resolved on the pods
- * of the network, which a partial input would have to carry). */
-static bool endpoints_only(const json_t *old_svcs, const json_t *new_svcs)
+ * endpoints are names in the cluster DNS), no named targetPort unless the pods it is
+ * resolved on came with it (`named`). */
+static bool endpoints_only(const json_t *old_svcs, const json_t *new_svcs, bool named)
 {
 	size_t i;
 	json_t *a;
@@ -347,8 +347,8 @@ static bool endpoints_only(const json_t *old_svcs, const json_t *new_svcs)
 	json_array_foreach(old_svcs, i, a) {
 		const json_t *b = json_array_get(new_svcs, i);
 		const char *cip = jstr(b, "clusterIP");
-		if (!cip || !*cip || !strcmp(cip, "None") || named_target(a) || named_target(b) || has_local(a) ||
-		    has_local(b))
+		if (!cip || !*cip || !strcmp(cip, "None") || (!named && (named_target(a) || named_target(b))) ||
+		    has_local(a) || has_local(b))
 			return false;
 		json_t *x = json_copy((json_t *)a), *y = json_copy((json_t *)b);
 		json_object_del(x, "endpoints");
@@ -363,17 +363,17 @@ static bool endpoints_only(const json_t *old_svcs, const json_t *new_svcs)
 }
 
 int rules_refresh_services(struct rules_refresh *r, const char *old_id, const json_t *old_svcs,
-			   const json_t *new_svcs)
+			   const json_t *new_svcs, const json_t *pods)
 {
-	if (!endpoints_only(old_svcs, new_svcs))
+	if (!endpoints_only(old_svcs, new_svcs, json_is_array(pods)))
 		return 1;
 	char *gpath = net_state_file(r->p, "rules-index.json");
 	json_t *g = index_load(r, gpath, old_id);
 	json_t *old_in = NULL, *new_in = NULL;
 	int rc = 1;
 	if (g) {
-		old_in = services_input(json_object_get(g, "settings"), old_svcs);
-		new_in = services_input(json_object_get(g, "settings"), new_svcs);
+		old_in = services_input(json_object_get(g, "settings"), old_svcs, pods);
+		new_in = services_input(json_object_get(g, "settings"), new_svcs, pods);
 		rc = partial_load(r, g, old_in, new_in, "plan");
 	}
 	char *id = rc == 0 ? network_identity(r->p) : NULL;

@@ -56,8 +56,8 @@ remote() {
 	echo '{"namespace":"default","name":"remote","type":"ClusterIP","clusterIP":"'$RIP'","ports":[{"name":"http","port":80,"targetPort":8080,"protocol":"TCP","nodePort":0}],"endpoints":['"$eps"']}'
 }
 
-# full [POLICIES_JSON [SERVICE_JSON]]: the plan with web1, web2, client, the Service
-# web on $CIP:80 (and SERVICE, which sorts before web)
+# full [POLICIES_JSON [SERVICE_JSON [PODS]]]: the plan with web1, web2, client, the
+# Service web on $CIP:80 (and SERVICE, which sorts before web, and more network.pods)
 full() {
 	local svc
 	svc='{"namespace":"default","name":"web","type":"ClusterIP","clusterIP":"'$CIP'","ports":[{"name":"http","port":80,"targetPort":"http","protocol":"TCP","nodePort":0}],"endpoints":['$(endpoint web1 $U1),$(endpoint web2 $U2)']}'
@@ -66,7 +66,7 @@ full() {
 	 "pods":[$(web web1 $U1),$(web web2 $U2),$(client)],
 	 "network":{"clusterCIDR":"$CLUSTER_CIDR","podCIDR":"$NODE1_POD_CIDR","serviceCIDR":"10.96.0.0/12",
 	   "clusterDomain":"cluster.local","namespaces":[{"name":"default","labels":{}}],
-	   "pods":[$(netpod web1 $U1 web),$(netpod web2 $U2 web),$(netpod client $UC client)],
+	   "pods":[$(netpod web1 $U1 web),$(netpod web2 $U2 web),$(netpod client $UC client)${3:+,$3}],
 	   "services":[${2:+$2,}$svc],"policies":${1:-[]}}}
 	EOF
 }
@@ -263,13 +263,14 @@ fetch() {
 	[[ "$seen" == *hello-from-web1* && "$seen" == *hello-from-web2* ]]
 }
 
-# delta BASE SERVICES WAS: the plan's pods with a networkDelta instead of network
-# (SERVICES: the changed Services, WAS: the same keys as the base has them)
+# delta BASE SERVICES WAS [PODS]: the plan's pods with a networkDelta instead of network
+# (SERVICES: the changed Services, WAS: the same keys as the base has them, PODS: the
+# pods their named targetPorts are resolved on)
 delta() {
 	cat <<-EOF
 	{"protocol":1,"node":"node1","podCIDR":"$NODE1_POD_CIDR","insecureRegistries":["$REGISTRY"],
 	 "pods":[$(web web1 $U1),$(web web2 $U2),$(client)],
-	 "networkDelta":{"base":"$1","services":$2,"was":$3}}
+	 "networkDelta":{"base":"$1","services":$2,"was":$3${4:+,\"pods\":$4}}}
 	EOF
 }
 
@@ -315,6 +316,38 @@ delta() {
 	[ "$(status_py "s['networkDigest']")" = "$d2" ]
 	run on node1 gitops node rules
 	[ "$status" -eq 0 ]
+}
+
+# rpod IP: a pod of node2 in network.pods, serving "web" on 9090; named IP...: the
+# Service remote with targetPort "web"
+rpod() {
+	printf '{"uid":"r-%s","namespace":"default","name":"r-%s","local":false,"ip":"%s","labels":{"app":"r"},"ports":[{"name":"web","containerPort":9090,"protocol":"TCP"}]}' \
+		"$1" "$1" "$1"
+}
+named() { remote "$@" | sed 's/"targetPort":8080/"targetPort":"web"/'; }
+
+@test "a networkDelta of a Service with a named targetPort loads it alone when the pods come with it" {
+	pods="$(rpod 10.244.9.7),$(rpod 10.244.9.8)"
+	apply "$(full '[]' "$(named 10.244.9.7)" "$pods")"
+	until_ok 60 ready web1 web2
+	on node1 gitops node refresh
+	d0=$(status_py "s['networkDigest']")
+	apply "$(delta "$d0" '{"default/remote":'"$(named 10.244.9.7 10.244.9.8)"'}' \
+		'{"default/remote":'"$(named 10.244.9.7)"'}' "[$pods]")"
+	[ "$(status_py "[loads()[-1]['body'].get(k) for k in ('reason', 'delta', 'partial')]")" = \
+	  "['plan', True, True]" ]
+	listing | grep -Eq "$RIP \. 80 \. [0-9]+ : 10\.244\.9\.8 \. 9090"
+	run on node1 gitops node rules
+	[ "$status" -eq 0 ]
+	# without them: the whole compile's, to the same table
+	d1=$(status_py "s['networkDigest']")
+	apply "$(delta "$d1" '{"default/remote":'"$(named 10.244.9.7)"'}' '{"default/remote":'"$(named 10.244.9.7 10.244.9.8)"'}')"
+	[ "$(status_py "[loads()[-1]['body'].get(k) for k in ('reason', 'delta', 'partial')]")" = \
+	  "['plan', True, None]" ]
+	run listing
+	[[ "$output" != *"10.244.9.8 . 9090"* ]]
+	[[ "$output" == *"10.244.9.7 . 9090"* ]]
+	[ "$(status_py "s['networkDigest']")" = "$d0" ]
 }
 
 @test "a deny-all NetworkPolicy blocks pod to pod; removing it allows again" {
