@@ -147,6 +147,12 @@ void api_netsum_service(struct api_netsum *s, const json_t *service, int sign);
 void api_netsum_entry(struct api_netsum *s, const char *key, const json_t *entry, int sign);
 /* The cluster state's clusterHash: the digest of the sum over its entries. */
 char *api_cluster_digest(const json_t *cluster);
+/* A named targetPort is resolved on the pods at the Service's endpoints (netpol): whether
+ * a Service of the network has one; its endpoints' IPs added to ips (an object IP →
+ * true) when it has; the pods of `pods` at those IPs (a new array). */
+bool api_net_named_target(const json_t *svc);
+void api_net_named_ips(const json_t *svc, json_t *ips);
+json_t *api_net_pods_at(const json_t *pods, const json_t *ips);
 /* The networkDigest (64 hex digits, malloc'ed). */
 char *api_netsum_digest(const struct api_netsum *s);
 /* "REST SUM" in hex (129 characters, malloc'ed), and back (-1: not that). */

@@ -130,3 +130,37 @@ char *api_netsum_digest(const struct api_netsum *s)
 	hex(md, 32, out);
 	return out;
 }
+
+/* ---- what a named targetPort needs ---- */
+
+bool api_net_named_target(const json_t *svc)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(svc, "ports"), i, p)
+		if (json_is_string(json_object_get(p, "targetPort")))
+			return true;
+	return false;
+}
+
+void api_net_named_ips(const json_t *svc, json_t *ips)
+{
+	size_t i;
+	json_t *ep;
+	if (api_net_named_target(svc))
+		json_array_foreach(json_object_get(svc, "endpoints"), i, ep)
+			if (json_string_value(json_object_get(ep, "ip")))
+				json_object_set_new(ips, json_string_value(json_object_get(ep, "ip")), json_true());
+}
+
+json_t *api_net_pods_at(const json_t *pods, const json_t *ips)
+{
+	json_t *out = json_array(), *pod;
+	size_t i;
+	json_array_foreach(json_object_size(ips) ? (json_t *)pods : NULL, i, pod) {
+		const char *ip = json_string_value(json_object_get(pod, "ip"));
+		if (ip && json_object_get(ips, ip))
+			json_array_append(out, pod);
+	}
+	return out;
+}

@@ -610,37 +610,22 @@ static char *service_key(const json_t *svc)
 	return xasprintf("%s/%s", jstr(svc, "namespace") ?: "", jstr(svc, "name") ?: "");
 }
 
-static bool named_target(const json_t *svc)
-{
-	size_t i;
-	json_t *p;
-	json_array_foreach(json_object_get(svc, "ports"), i, p)
-		if (json_is_string(json_object_get(p, "targetPort")))
-			return true;
-	return false;
-}
-
 /* The pods of view at the endpoints of the Services (either version) with a named
  * targetPort, which the node resolves it on; NULL when there are none. */
 static json_t *named_pods(const json_t *view, const json_t *svcs, const json_t *was)
 {
-	json_t *ips = json_object(), *s, *ep, *out = NULL;
-	const json_t *side[] = { svcs, was };
+	json_t *ips = json_object(), *s;
 	const char *key;
-	size_t i;
-	for (size_t k = 0; k < 2; k++)
-		json_object_foreach((json_t *)side[k], key, s)
-			if (named_target(s))
-				json_array_foreach(json_object_get(s, "endpoints"), i, ep)
-					if (jstr(ep, "ip"))
-						json_object_set_new(ips, jstr(ep, "ip"), json_true());
-	json_array_foreach(json_object_size(ips) ? json_object_get(view, "pods") : NULL, i, s)
-		if (jstr(s, "ip") && json_object_get(ips, jstr(s, "ip"))) {
-			if (!out)
-				out = json_array();
-			json_array_append(out, s);
-		}
+	json_object_foreach((json_t *)svcs, key, s)
+		api_net_named_ips(s, ips);
+	json_object_foreach((json_t *)was, key, s)
+		api_net_named_ips(s, ips);
+	json_t *out = api_net_pods_at(json_object_get(view, "pods"), ips);
 	json_decref(ips);
+	if (!json_array_size(out)) {
+		json_decref(out);
+		out = NULL;
+	}
 	return out;
 }
 

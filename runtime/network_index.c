@@ -47,29 +47,14 @@ static void save_json_nosync(const char *path, const json_t *v)
 	free(text);
 }
 
-static bool named_target(const json_t *svc)
-{
-	size_t i;
-	json_t *port;
-	json_array_foreach(json_object_get(svc, "ports"), i, port)
-		if (json_is_string(json_object_get(port, "targetPort")))
-			return true;
-	return false;
-}
-
 /* The pods of the network at the endpoints of svcs, when a named targetPort needs them. */
 static json_t *needed_pods(const json_t *net, const json_t *svcs)
 {
-	json_t *ips = json_object(), *out = json_array(), *sv, *ep, *pod;
-	size_t i, k;
+	json_t *ips = json_object(), *sv;
+	size_t i;
 	json_array_foreach(svcs, i, sv)
-		if (named_target(sv))
-			json_array_foreach(json_object_get(sv, "endpoints"), k, ep)
-				if (jstr(ep, "ip"))
-					json_object_set_new(ips, jstr(ep, "ip"), json_true());
-	json_array_foreach(json_object_size(ips) ? json_object_get(net, "pods") : NULL, i, pod)
-		if (jstr(pod, "ip") && json_object_get(ips, jstr(pod, "ip")))
-			json_array_append(out, pod);
+		api_net_named_ips(sv, ips);
+	json_t *out = api_net_pods_at(json_object_get(net, "pods"), ips);
 	json_decref(ips);
 	return out;
 }
@@ -347,7 +332,7 @@ static bool endpoints_only(const json_t *old_svcs, const json_t *new_svcs, bool 
 	json_array_foreach(old_svcs, i, a) {
 		const json_t *b = json_array_get(new_svcs, i);
 		const char *cip = jstr(b, "clusterIP");
-		if (!cip || !*cip || !strcmp(cip, "None") || (!named && (named_target(a) || named_target(b))) ||
+		if (!cip || !*cip || !strcmp(cip, "None") || (!named && (api_net_named_target(a) || api_net_named_target(b))) ||
 		    has_local(a) || has_local(b))
 			return false;
 		json_t *x = json_copy((json_t *)a), *y = json_copy((json_t *)b);
