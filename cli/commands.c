@@ -265,8 +265,10 @@ const struct cli_cmd cli_commands[] = {
 		.usage = "apply|status|check|logs|exec|rules|refresh [options]",
 		.summary = "the node agent: converge this machine to a plan, report its state",
 		.help = "  apply   read a plan (JSON, docs/node-protocol.md) on stdin, converge, print the status\n"
-			"  status  every pod, its phase and containers; -o json adds capacity and, with\n"
-			"          --since SEQ, the journal records after SEQ\n"
+			"  status  every pod, its phase and containers; -o json adds capacity, the cluster\n"
+			"          state, the versions of it and of the network a plan's deltas name\n"
+			"          (clusterHash, networkDigest) and, with --since SEQ, the journal records\n"
+			"          after SEQ\n"
 			"  check   the parts this node needs (runc, CNI plugins, skopeo, umoci, nft) and which\n"
 			"          cgroup controllers are enforced; exit 1 when a required part is missing\n"
 			"  logs    POD [-c CONTAINER] [--tail N] [-f]: a container's output\n"
