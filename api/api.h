@@ -135,13 +135,17 @@ json_t *api_to_json(const struct ynode *n);
 /* SHA-256 (hex, malloc'ed) of a JSON value's canonical form: sorted keys, compact. */
 char *api_json_sha256(const json_t *v);
 /* The network's digest (netsum.c; docs/node-protocol.md "networkDigest"): the hash of
- * everything but the Services, and the sum of the Services' hashes (order-free, so a
- * few Services changed update it: sign 1 adds one, -1 takes it off; NULL or null does
- * nothing). */
+ * everything but the pods and Services plus the sum of the pods' hashes, and the sum
+ * of the Services' hashes (order-free, so a few Services changed update it: sign 1
+ * adds one, -1 takes it off; NULL or null does nothing). */
 struct api_netsum {
 	unsigned char rest[32], sum[32];
 };
 void api_netsum_of(const json_t *network, struct api_netsum *out);
+/* H(v) (sha256 of its canonical JSON), and acc += h (sign 1) or -= h (sign -1) modulo
+ * 2^256: the parts, for a sum made of hashes computed once and shared. */
+void api_hash_json(const json_t *v, unsigned char out[32]);
+void api_sum_add(unsigned char acc[32], const unsigned char h[32], int sign);
 void api_netsum_service(struct api_netsum *s, const json_t *service, int sign);
 /* One cluster state entry (H of [key, entry]) added or taken off. */
 void api_netsum_entry(struct api_netsum *s, const char *key, const json_t *entry, int sign);

@@ -3,7 +3,8 @@
  *
  *   H(v)    the sha256 of v's canonical JSON (sorted keys, compact), read as a
  *           256-bit big-endian number
- *   rest    H(the network object without "services")
+ *   rest    H(the network object without "services" and "pods") plus the sum of
+ *           H(p) over its pods, modulo 2^256
  *   sum     the sum of H(s) over its Services, modulo 2^256 (no order: a Service
  *           changed is its old H taken off and its new one added)
  *   digest  sha256 of "gitops-network/1 REST SUM\n", REST and SUM in hex
@@ -12,14 +13,15 @@
  * sum of H([key, entry]) over its entries.
  *
  * The controller computes it of each node's view, the node of what it holds; equal
- * digests are equal networks (up to sha256), and neither side hashes 10,000 Services
- * to change one. */
+ * digests are equal networks (up to sha256 and the order of pods and Services), and
+ * neither side hashes 10,000 Services to change one: the controller hashes each pod
+ * and Service shared by its nodes' views once per pass. */
 #include "api/api.h"
 
 #include <openssl/evp.h>
 #include <string.h>
 
-static void hash_json(const json_t *v, unsigned char out[32])
+void api_hash_json(const json_t *v, unsigned char out[32])
 {
 	char *text = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
 	unsigned int n = 0;
@@ -27,8 +29,7 @@ static void hash_json(const json_t *v, unsigned char out[32])
 	free(text);
 }
 
-/* a += b (sign 1) or a -= b (sign -1), modulo 2^256, big-endian */
-static void add256(unsigned char a[32], const unsigned char b[32], int sign)
+void api_sum_add(unsigned char a[32], const unsigned char b[32], int sign)
 {
 	int carry = 0;
 	for (int i = 31; i >= 0; i--) {
@@ -43,8 +44,8 @@ void api_netsum_service(struct api_netsum *s, const json_t *service, int sign)
 	if (!service || json_is_null(service))
 		return;
 	unsigned char h[32];
-	hash_json(service, h);
-	add256(s->sum, h, sign);
+	api_hash_json(service, h);
+	api_sum_add(s->sum, h, sign);
 }
 
 void api_netsum_entry(struct api_netsum *s, const char *key, const json_t *entry, int sign)
@@ -70,14 +71,19 @@ char *api_cluster_digest(const json_t *cs)
 void api_netsum_of(const json_t *network, struct api_netsum *out)
 {
 	memset(out, 0, sizeof(*out));
-	json_t *rest = json_copy((json_t *)network); /* shallow: the Services are shared */
+	json_t *rest = json_copy((json_t *)network), *x; /* shallow: the members are shared */
 	json_object_del(rest, "services");
-	hash_json(rest, out->rest);
+	json_object_del(rest, "pods");
+	api_hash_json(rest, out->rest);
 	json_decref(rest);
+	unsigned char h[32];
 	size_t i;
-	json_t *svc;
-	json_array_foreach(json_object_get(network, "services"), i, svc)
-		api_netsum_service(out, svc, 1);
+	json_array_foreach(json_object_get(network, "pods"), i, x) {
+		api_hash_json(x, h);
+		api_sum_add(out->rest, h, 1);
+	}
+	json_array_foreach(json_object_get(network, "services"), i, x)
+		api_netsum_service(out, x, 1);
 }
 
 static void hex(const unsigned char *b, size_t n, char *out)

@@ -100,7 +100,7 @@ void rc_network_cache_free(struct rc_net *net);
 /* The network part of node n's plan: nothing when the node reports the digest of its
  * view (networkDigest), a "networkDelta" when it reports prev's and only Services
  * changed (docs/node-protocol.md), else the whole "network". */
-void rc_network_plan(const struct rc_world *w, const struct rc_node *n, const struct rc_net *prev, json_t *plan);
+void rc_network_plan(const struct rc_world *w, const struct rc_node *n, struct rc_net *prev, json_t *plan);
 /* The uids of the pods that are an endpoint of some Service, as an object uid → true
  * (new reference; empty before rc_services). */
 json_t *rc_network_endpoint_uids(const struct rc_world *w);

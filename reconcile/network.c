@@ -31,6 +31,11 @@ struct rc_net {
 	json_t *remote;         /* doc.services with only the endpoints that have an IP */
 	json_t *cache;          /* read back from network-cache.json: what pod_node points
 				 * into, and "podCIDRs" (node → its pod CIDR then) */
+	/* computed once, when a node's digest is first needed (net_hashes): */
+	unsigned char (*pod_h)[32];  /* H of doc.pods[i] */
+	unsigned char (*svc_h)[32];  /* H of remote[i] */
+	json_t *changed;        /* on the last pass's: [[its index or -1, now's or -1]] of
+				 * the Services that differ from now's (changed_services) */
 };
 
 static const char *jstr(const json_t *o, const char *key)
@@ -400,6 +405,9 @@ static void net_free(struct rc_net *net)
 	json_decref(net->doc);
 	json_decref(net->remote);
 	json_decref(net->cache);
+	json_decref(net->changed);
+	free(net->pod_h);
+	free(net->svc_h);
 	free(net->pod_node);
 	free(net);
 }
@@ -524,31 +532,100 @@ static json_t *node_service(const json_t *svc, const json_t *remote, const char 
 	return out;
 }
 
+/* What a node's view has besides its pods and Services (new reference). */
+static json_t *view_settings(const struct rc_net *net, const char *pod_cidr)
+{
+	const json_t *doc = net->doc;
+	json_t *out = json_object();
+	json_object_set(out, "clusterCIDR", json_object_get(doc, "clusterCIDR"));
+	if (pod_cidr)
+		json_object_set_new(out, "podCIDR", json_string(pod_cidr));
+	static const char *const keys[] = { "serviceCIDR", "clusterDomain", "dnsServer", "namespaces", "policies" };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		json_object_set(out, keys[i], json_object_get(doc, keys[i]));
+	return out;
+}
+
+/* Pod i as node `node` sees it (new reference), or NULL: another node's without an IP. */
+static json_t *view_pod(const struct rc_net *net, size_t i, const char *node)
+{
+	json_t *x = json_array_get(json_object_get(net->doc, "pods"), i);
+	if (net->pod_node[i] && !strcmp(net->pod_node[i], node))
+		return local_copy(x);
+	return json_object_get(x, "ip") ? json_incref(x) : NULL;
+}
+
+/* Service i as node `node` sees it (new reference). */
+static json_t *view_service(const struct rc_net *net, size_t i, const char *node)
+{
+	return node_service(json_array_get(json_object_get(net->doc, "services"), i), json_array_get(net->remote, i),
+			    node);
+}
+
 /* The network node `node` is sent (new reference): its own pods and endpoints
  * "local", the others' only when they have an IP. */
 static json_t *view_of(const struct rc_net *net, const char *node, const char *pod_cidr)
 {
-	const json_t *doc = net->doc;
-	json_t *out = json_object(), *pods = json_array(), *svcs = json_array(), *x;
-	json_object_set(out, "clusterCIDR", json_object_get(doc, "clusterCIDR"));
-	if (pod_cidr)
-		json_object_set_new(out, "podCIDR", json_string(pod_cidr));
-	static const char *const keys[] = { "serviceCIDR", "clusterDomain", "dnsServer", "namespaces" };
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-		json_object_set(out, keys[i], json_object_get(doc, keys[i]));
-	size_t i;
-	json_array_foreach(json_object_get(doc, "pods"), i, x) {
-		if (net->pod_node[i] && !strcmp(net->pod_node[i], node))
-			json_array_append_new(pods, local_copy(x));
-		else if (json_object_get(x, "ip"))
-			json_array_append(pods, x);
-	}
+	json_t *out = view_settings(net, pod_cidr), *pods = json_array(), *svcs = json_array(), *x;
+	size_t n = json_array_size(json_object_get(net->doc, "pods"));
+	for (size_t i = 0; i < n; i++)
+		if ((x = view_pod(net, i, node)))
+			json_array_append_new(pods, x);
 	json_object_set_new(out, "pods", pods);
-	json_array_foreach(json_object_get(doc, "services"), i, x)
-		json_array_append_new(svcs, node_service(x, json_array_get(net->remote, i), node));
+	n = json_array_size(json_object_get(net->doc, "services"));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(svcs, view_service(net, i, node));
 	json_object_set_new(out, "services", svcs);
-	json_object_set(out, "policies", json_object_get(doc, "policies"));
 	return out;
+}
+
+/* The hashes of the pods and Services every view shares, once. */
+static void net_hashes(struct rc_net *net)
+{
+	if (net->pod_h)
+		return;
+	size_t np = json_array_size(json_object_get(net->doc, "pods")), ns = json_array_size(net->remote), i;
+	json_t *x;
+	net->pod_h = xcalloc(np + 1, sizeof(*net->pod_h));
+	net->svc_h = xcalloc(ns + 1, sizeof(*net->svc_h));
+	json_array_foreach(json_object_get(net->doc, "pods"), i, x)
+		api_hash_json(x, net->pod_h[i]);
+	json_array_foreach(net->remote, i, x)
+		api_hash_json(x, net->svc_h[i]);
+}
+
+/* api_netsum_of(view_of(net, node, pod_cidr)), from the shared hashes: only this
+ * node's own pods and the Services it has endpoints of are hashed. */
+static void view_sum(struct rc_net *net, const char *node, const char *pod_cidr, struct api_netsum *out)
+{
+	net_hashes(net);
+	json_t *set = view_settings(net, pod_cidr), *x;
+	api_hash_json(set, out->rest);
+	json_decref(set);
+	memset(out->sum, 0, sizeof(out->sum));
+	unsigned char h[32];
+	size_t n = json_array_size(json_object_get(net->doc, "pods"));
+	for (size_t i = 0; i < n; i++) {
+		if (net->pod_node[i] && !strcmp(net->pod_node[i], node)) {
+			x = view_pod(net, i, node);
+			api_hash_json(x, h);
+			api_sum_add(out->rest, h, 1);
+			json_decref(x);
+		} else if (json_object_get(json_array_get(json_object_get(net->doc, "pods"), i), "ip")) {
+			api_sum_add(out->rest, net->pod_h[i], 1);
+		}
+	}
+	n = json_array_size(net->remote);
+	for (size_t i = 0; i < n; i++) {
+		x = view_service(net, i, node);
+		if (x == json_array_get(net->remote, i)) {
+			api_sum_add(out->sum, net->svc_h[i], 1);
+		} else {
+			api_hash_json(x, h);
+			api_sum_add(out->sum, h, 1);
+		}
+		json_decref(x);
+	}
 }
 
 json_t *rc_network_for(const struct rc_world *w, const struct rc_node *n)
@@ -610,95 +687,119 @@ static char *service_key(const json_t *svc)
 	return xasprintf("%s/%s", jstr(svc, "namespace") ?: "", jstr(svc, "name") ?: "");
 }
 
-/* The pods of view at the endpoints of the Services (either version) with a named
- * targetPort, which the node resolves it on; NULL when there are none. */
-static json_t *named_pods(const json_t *view, const json_t *svcs, const json_t *was)
+/* prev->changed: the Services of the last pass's document and now's that differ, as
+ * index pairs (-1: not there), once per pass. A Service equal in both is equal in
+ * every node's view of them. */
+static const json_t *changed_services(struct rc_net *prev, const struct rc_net *now)
 {
-	json_t *ips = json_object(), *s;
+	if (prev->changed)
+		return prev->changed;
+	json_t *had = json_object(), *s;
+	prev->changed = json_array();
+	size_t i;
+	json_array_foreach(json_object_get(prev->doc, "services"), i, s) {
+		char *k = service_key(s);
+		json_object_set_new(had, k, json_integer((json_int_t)i));
+		free(k);
+	}
+	json_array_foreach(json_object_get(now->doc, "services"), i, s) {
+		char *k = service_key(s);
+		json_t *at = json_object_get(had, k);
+		json_int_t pi = at ? json_integer_value(at) : -1;
+		if (pi < 0 || !json_equal(json_array_get(json_object_get(prev->doc, "services"), (size_t)pi), s))
+			json_array_append_new(prev->changed, json_pack("[I, I]", pi, (json_int_t)i));
+		json_object_del(had, k);
+		free(k);
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(had, k, v)
+		json_array_append_new(prev->changed, json_pack("[I, i]", json_integer_value(v), -1));
+	json_decref(had);
+	return prev->changed;
+}
+
+/* The pods of the view at the endpoints of the Services (either version) with a named
+ * targetPort, which the node resolves it on; NULL when there are none. */
+static json_t *named_pods(const struct rc_net *net, const char *node, const json_t *svcs, const json_t *was)
+{
+	json_t *ips = json_object(), *s, *out = NULL, *x;
 	const char *key;
 	json_object_foreach((json_t *)svcs, key, s)
 		api_net_named_ips(s, ips);
 	json_object_foreach((json_t *)was, key, s)
 		api_net_named_ips(s, ips);
-	json_t *out = api_net_pods_at(json_object_get(view, "pods"), ips);
+	size_t n = json_object_size(ips) ? json_array_size(json_object_get(net->doc, "pods")) : 0;
+	for (size_t i = 0; i < n; i++)
+		if ((x = view_pod(net, i, node))) {
+			if (jstr(x, "ip") && json_object_get(ips, jstr(x, "ip"))) {
+				if (!out)
+					out = json_array();
+				json_array_append(out, x);
+			}
+			json_decref(x);
+		}
 	json_decref(ips);
-	if (!json_array_size(out)) {
-		json_decref(out);
-		out = NULL;
-	}
 	return out;
 }
 
 /* {"base", "services": {"NS/NAME": object or null}, "was": {the same keys: as the
- * base has them}, "pods": those a named targetPort of theirs is resolved on} from old
- * to now (same but for Services), or NULL when more than 64 and more than a quarter of
- * the Services changed (the whole is cheaper then). */
-static json_t *services_delta(const json_t *old, const json_t *now, const char *base)
+ * base has them}, "pods": those a named targetPort of theirs is resolved on} of node
+ * `node` from prev to now, or NULL when more than 64 and more than a quarter of the
+ * Services changed (the whole is cheaper then). */
+static json_t *services_delta(struct rc_net *prev, const struct rc_net *now, const char *node, const char *base)
 {
-	json_t *had = json_object(), *svcs = json_object(), *was = json_object(), *s;
-	size_t i, nold = json_array_size(json_object_get(old, "services"));
-	json_array_foreach(json_object_get(old, "services"), i, s) {
-		char *k = service_key(s);
-		json_object_set(had, k, s);
-		free(k);
-	}
-	json_array_foreach(json_object_get(now, "services"), i, s) {
-		char *k = service_key(s);
-		json_t *h = json_object_get(had, k);
-		if (!h || !json_equal(h, s)) {
-			json_object_set(svcs, k, s);
-			json_object_set(was, k, h ? h : json_null());
+	json_t *svcs = json_object(), *was = json_object(), *pair;
+	size_t i;
+	json_array_foreach((json_t *)changed_services(prev, now), i, pair) {
+		json_int_t pi = json_integer_value(json_array_get(pair, 0)), ni = json_integer_value(json_array_get(pair, 1));
+		json_t *a = pi >= 0 ? view_service(prev, (size_t)pi, node) : NULL;
+		json_t *b = ni >= 0 ? view_service(now, (size_t)ni, node) : NULL;
+		if (!a || !b || !json_equal(a, b)) {   /* else: a change this node does not see */
+			char *k = service_key(b ? b : a);
+			json_object_set(svcs, k, b ? b : json_null());
+			json_object_set(was, k, a ? a : json_null());
+			free(k);
 		}
-		json_object_del(had, k);
-		free(k);
+		json_decref(a);
+		json_decref(b);
 	}
-	const char *k;
-	json_object_foreach(had, k, s) {
-		json_object_set_new(svcs, k, json_null());
-		json_object_set(was, k, s);
-	}
-	json_decref(had);
-	if (json_object_size(svcs) > 64 && json_object_size(svcs) > nold / 4) {
+	size_t nsvc = json_array_size(json_object_get(prev->doc, "services"));
+	if (json_object_size(svcs) > 64 && json_object_size(svcs) > nsvc / 4) {
 		json_decref(svcs);
 		json_decref(was);
 		return NULL;
 	}
+	json_t *pods = named_pods(now, node, svcs, was);
 	json_t *delta = json_pack("{s:s, s:o, s:o}", "base", base, "services", svcs, "was", was);
-	json_t *pods = named_pods(now, svcs, was);
 	if (pods)
 		json_object_set_new(delta, "pods", pods);
 	return delta;
 }
 
-void rc_network_plan(const struct rc_world *w, const struct rc_node *n, const struct rc_net *prev, json_t *plan)
+void rc_network_plan(const struct rc_world *w, const struct rc_node *n, struct rc_net *prev, json_t *plan)
 {
-	json_t *now = rc_network_for(w, n);
-	if (!now)
+	if (!w->net)
 		return;
 	const char *have = jstr(n->status, "networkDigest");
 	struct api_netsum sum_now, sum_old;
-	api_netsum_of(now, &sum_now);
+	view_sum(w->net, n->name, n->pod_cidr, &sum_now);
 	char *d_now = api_netsum_digest(&sum_now), *d_old = NULL;
 	json_t *delta = NULL;
 	if (have && !strcmp(have, d_now)) {   /* it has this one: nothing to send */
-		json_decref(now);
 		free(d_now);
 		return;
 	}
 	if (have && prev) {
-		json_t *old = view_of(prev, n->name, jstr(json_object_get(prev->cache, "podCIDRs"), n->name));
-		api_netsum_of(old, &sum_old);
+		view_sum(prev, n->name, jstr(json_object_get(prev->cache, "podCIDRs"), n->name), &sum_old);
 		d_old = api_netsum_digest(&sum_old);
 		if (!strcmp(have, d_old) && !memcmp(sum_old.rest, sum_now.rest, sizeof(sum_now.rest)))
-			delta = services_delta(old, now, have);
-		json_decref(old);
+			delta = services_delta(prev, w->net, n->name, have);
 	}
-	if (delta) {
+	if (delta)
 		json_object_set_new(plan, "networkDelta", delta);
-		json_decref(now);
-	} else {
-		json_object_set_new(plan, "network", now);
-	}
+	else
+		json_object_set_new(plan, "network", rc_network_for(w, n));
 	free(d_old);
 	free(d_now);
 }

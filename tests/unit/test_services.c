@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -372,6 +373,16 @@ static const json_t *find(const json_t *arr, const char *key, const char *value)
 	return NULL;
 }
 
+/* A world of s (which must be valid) at t=5 with node1 and node2, no pods yet. */
+static void two_nodes(struct rc_world *w, struct api_set *s)
+{
+	assert_int_equal(s->nerrors, 0);
+	*w = (struct rc_world){ .desired = s, .cluster = json_object(), .new_pods = json_array(), .now = 5 };
+	w->nodes = xcalloc(3, sizeof(*w->nodes));
+	add_node(w, "node1", "10.244.1.0/24");
+	add_node(w, "node2", "10.244.2.0/24");
+}
+
 static void test_network(void **state)
 {
 	struct api_set s;
@@ -380,11 +391,8 @@ static void test_network(void **state)
 		 "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {team: a}}\n---\n"
 		 "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: other}\n"
 		 "spec: {podSelector: {}}\n");
-	assert_int_equal(s.nerrors, 0);
-	struct rc_world w = { .desired = &s, .cluster = json_object(), .new_pods = json_array(), .now = 5 };
-	w.nodes = xcalloc(3, sizeof(*w.nodes));
-	add_node(&w, "node1", "10.244.1.0/24");
-	add_node(&w, "node2", "10.244.2.0/24");
+	struct rc_world w;
+	two_nodes(&w, &s);
 	add_pod(&w, &w.nodes[0], "u1", "web-1", "web", "10.244.1.5", true);
 	add_pod(&w, &w.nodes[1], "u2", "web-2", "web", "10.244.2.5", false);
 	add_pod(&w, &w.nodes[1], "u3", "web-3", "web", NULL, false); /* created this pass */
@@ -475,6 +483,116 @@ static void test_network(void **state)
 	api_set_release(&s);
 }
 
+static char *digest_of(const json_t *view)
+{
+	struct api_netsum sum;
+	api_netsum_of(view, &sum);
+	return api_netsum_digest(&sum);
+}
+
+/* The network part of node i's plan when it reports `have` (NULL: nothing). */
+static json_t *plan_net(struct rc_world *w, size_t i, const char *have)
+{
+	if (have)   /* in its status, whose pods the world's pods point into */
+		json_object_set_new(w->nodes[i].status, "networkDigest", json_string(have));
+	else
+		json_object_del(w->nodes[i].status, "networkDigest");
+	json_t *plan = json_object();
+	rc_network_plan(w, &w->nodes[i], w->prev_net, plan);
+	return plan;
+}
+
+/* What the controller sends each node: nothing when it reports the digest of its view
+ * (which the controller makes from hashes its views share: it must equal the whole
+ * view's), a networkDelta onto the last pass's view when only Services changed there,
+ * else the whole network. The delta makes the old view's digest the new one's. */
+static void test_network_plans(void **state)
+{
+	struct api_set s;
+	load(&s, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n"
+		 "  ports: [{port: 80, targetPort: http, name: http}]\n---\n"
+		 "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  selector: {app: db}\n"
+		 "  ports: [{port: 5432}]\n");
+	struct rc_world w;
+	two_nodes(&w, &s);
+	add_pod(&w, &w.nodes[0], "u1", "web-1", "web", "10.244.1.5", true);
+	add_pod(&w, &w.nodes[1], "u2", "web-2", "web", "10.244.2.5", true);
+	add_pod(&w, &w.nodes[1], "u4", "db-1", "db", "10.244.2.6", true);
+	struct gerr *err = NULL;
+	json_t *shared = NULL;
+	assert_int_equal(rc_services(&w, &shared, &err), 0);
+	json_decref(shared);
+	char dir[] = "/tmp/test_services.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	json_t *old[2];
+	char *dold[2];
+	for (size_t i = 0; i < 2; i++) {
+		old[i] = rc_network_for(&w, &w.nodes[i]);
+		dold[i] = digest_of(old[i]);
+		json_t *p = plan_net(&w, i, dold[i]);      /* it has it: nothing */
+		assert_int_equal(json_object_size(p), 0);
+		json_decref(p);
+		p = plan_net(&w, i, NULL);                 /* it has none: all of it */
+		assert_true(json_equal(json_object_get(p, "network"), old[i]));
+		json_decref(p);
+	}
+	rc_network_cache_save(&w, NULL, dir);
+	w.prev_net = rc_network_cache_load(dir);
+	assert_non_null(w.prev_net);
+	/* web-2 (node2) fails readiness: web's endpoints change, nothing else */
+	w.pods[1].ready = false;
+	assert_int_equal(rc_services(&w, &shared, &err), 0);
+	json_decref(shared);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *now = rc_network_for(&w, &w.nodes[i]), *p = plan_net(&w, i, dold[i]);
+		const json_t *d = json_object_get(p, "networkDelta");
+		assert_non_null(d);
+		assert_null(json_object_get(p, "network"));
+		assert_string_equal(json_string_value(json_object_get(d, "base")), dold[i]);
+		const json_t *svcs = json_object_get(d, "services"), *was = json_object_get(d, "was");
+		assert_int_equal(json_object_size(svcs), 1);
+		assert_true(json_equal(json_object_get(svcs, "default/web"), find(json_object_get(now, "services"), "name", "web")));
+		assert_true(json_equal(json_object_get(was, "default/web"), find(json_object_get(old[i], "services"), "name", "web")));
+		/* targetPort http: the pods at web's endpoints, as this node sees them */
+		assert_int_equal(json_array_size(json_object_get(d, "pods")), 2);
+		/* the old digest with the delta made in it is the new view's */
+		struct api_netsum sum;
+		api_netsum_of(old[i], &sum);
+		api_netsum_service(&sum, json_object_get(was, "default/web"), -1);
+		api_netsum_service(&sum, json_object_get(svcs, "default/web"), 1);
+		char *made = api_netsum_digest(&sum), *want = digest_of(now);
+		assert_string_equal(made, want);
+		/* another base: the whole network */
+		json_decref(p);
+		p = plan_net(&w, i, "0000");
+		assert_true(json_equal(json_object_get(p, "network"), now));
+		free(made);
+		free(want);
+		json_decref(p);
+		json_decref(now);
+	}
+	/* a pod more on node1 (not a Service's only change): the whole network */
+	add_pod(&w, &w.nodes[0], "u5", "db-2", "db", "10.244.1.7", true);
+	assert_int_equal(rc_services(&w, &shared, &err), 0);
+	json_decref(shared);
+	json_t *p = plan_net(&w, 0, dold[0]);
+	assert_non_null(json_object_get(p, "network"));
+	assert_null(json_object_get(p, "networkDelta"));
+	json_decref(p);
+	for (size_t i = 0; i < 2; i++) {
+		json_decref(old[i]);
+		free(dold[i]);
+	}
+	rc_network_cache_free(w.prev_net);
+	w.prev_net = NULL;
+	char *f = xasprintf("%s/network-cache.json", dir);
+	unlink(f);
+	free(f);
+	rmdir(dir);
+	rc_world_release(&w);
+	api_set_release(&s);
+}
+
 /* node2 unreachable since t=990, seen at `now`: node1's view of web's one endpoint,
  * the pod node2 recorded as 10.244.2.5 and ready, keeps that IP; *ret_ready: its
  * readiness there. Returns whether node2 is NotReady. */
@@ -533,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_kinds_and_changes),
 		cmocka_unit_test(test_clash_is_a_validation_error),
 		cmocka_unit_test(test_network),
+		cmocka_unit_test(test_network_plans),
 		cmocka_unit_test(test_unreachable_node_endpoints),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
